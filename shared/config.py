@@ -1,0 +1,195 @@
+"""Settings read once from the environment at start-up; an error names the bad variable.
+
+Every variable is listed in the README's configuration table.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+
+JWT_ALGORITHMS = ("HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384")
+
+
+class ConfigError(Exception):
+    """A configuration variable is missing or has a bad value."""
+
+    def __init__(self, name: str, problem: str) -> None:
+        super().__init__(name, problem)
+        self.name = name
+        self.problem = problem
+
+    def __str__(self) -> str:
+        return f"configuration error: {self.name}: {self.problem}"
+
+
+class Env:
+    """Typed reads of environment variables that name the variable in every error."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self._environ = os.environ if environ is None else environ
+
+    def string(self, name: str, default: str | None = None) -> str:
+        value = self._environ.get(name, "").strip()
+        if value:
+            return value
+        if default is None:
+            raise ConfigError(name, "is required but not set")
+        return default
+
+    def optional(self, name: str) -> str | None:
+        value = self._environ.get(name, "").strip()
+        return value or None
+
+    def integer(self, name: str, default: int, minimum: int = 0, maximum: int = 2**31) -> int:
+        return self._parse(name, default, int, minimum, maximum, "an integer")
+
+    def number(
+        self, name: str, default: float, minimum: float = 0.0, maximum: float = 1e9
+    ) -> float:
+        return self._parse(name, default, float, minimum, maximum, "a number")
+
+    def flag(self, name: str, default: bool) -> bool:
+        raw = self._environ.get(name, "").strip().lower()
+        if not raw:
+            return default
+        if raw in ("1", "true", "yes", "on"):
+            return True
+        if raw in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(name, f"must be true or false, got {raw!r}")
+
+    def items(self, name: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+        raw = self._environ.get(name, "")
+        items = tuple(part.strip() for part in raw.split(",") if part.strip())
+        return items or default
+
+    def _parse(
+        self,
+        name: str,
+        default: T,
+        kind: Callable[[str], T],
+        minimum: T,
+        maximum: T,
+        what: str,
+    ) -> T:
+        raw = self._environ.get(name, "").strip()
+        if not raw:
+            return default
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise ConfigError(name, f"must be {what}, got {raw!r}") from None
+        if not (minimum <= value <= maximum):  # type: ignore[operator]
+            raise ConfigError(name, f"must be between {minimum} and {maximum}, got {raw}")
+        return value
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    database_url: str
+    redis_url: str
+    pool_min: int = 2
+    pool_max: int = 10
+
+    @classmethod
+    def from_env(cls, env: Env | None = None) -> StoreSettings:
+        env = env or Env()
+        url = env.string("DATABASE_URL")
+        if not url.startswith(("postgres://", "postgresql://")):
+            raise ConfigError("DATABASE_URL", "must be a postgresql:// URL")
+        redis_url = env.string("REDIS_URL")
+        if not redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError("REDIS_URL", "must be a redis://, rediss:// or unix:// URL")
+        return cls(
+            database_url=url,
+            redis_url=redis_url,
+            pool_min=env.integer("TOCSIN_DB_POOL_MIN", 2, 0, 1000),
+            pool_max=env.integer("TOCSIN_DB_POOL_MAX", 10, 1, 1000),
+        )
+
+
+@dataclass(frozen=True)
+class JwtSettings:
+    """How browser tokens are verified. HS* uses `secret`; RS*/ES* use `public_key`."""
+
+    algorithm: str
+    secret: str | None
+    public_key: str | None
+    audience: str
+    issuer: str
+    leeway_seconds: int = 10
+
+    @property
+    def verification_key(self) -> str:
+        key = self.secret if self.algorithm.startswith("HS") else self.public_key
+        assert key is not None  # enforced in from_env
+        return key
+
+    @classmethod
+    def from_env(cls, env: Env | None = None) -> JwtSettings:
+        env = env or Env()
+        algorithm = env.string("TOCSIN_JWT_ALGORITHM", "HS256").upper()
+        if algorithm not in JWT_ALGORITHMS:
+            raise ConfigError("TOCSIN_JWT_ALGORITHM", f"must be one of {', '.join(JWT_ALGORITHMS)}")
+        secret = env.optional("TOCSIN_JWT_SECRET")
+        public_key = _read_key(env.optional("TOCSIN_JWT_PUBLIC_KEY"))
+        if algorithm.startswith("HS"):
+            if secret is None:
+                raise ConfigError("TOCSIN_JWT_SECRET", f"is required for {algorithm}")
+            if len(secret) < 32:
+                raise ConfigError("TOCSIN_JWT_SECRET", "must be at least 32 characters")
+        elif public_key is None:
+            raise ConfigError("TOCSIN_JWT_PUBLIC_KEY", f"is required for {algorithm}")
+        return cls(
+            algorithm=algorithm,
+            secret=secret,
+            public_key=public_key,
+            audience=env.string("TOCSIN_JWT_AUDIENCE", "tocsin"),
+            issuer=env.string("TOCSIN_JWT_ISSUER", "tocsin"),
+            leeway_seconds=env.integer("TOCSIN_JWT_LEEWAY", 10, 0, 300),
+        )
+
+
+def _read_key(value: str | None) -> str | None:
+    """A PEM given inline or as a path to a file."""
+    if value is None or value.startswith("-----BEGIN"):
+        return value
+    path = Path(value)
+    if not path.is_file():
+        raise ConfigError("TOCSIN_JWT_PUBLIC_KEY", f"is neither a PEM key nor a file: {value}")
+    return path.read_text()
+
+
+@dataclass(frozen=True)
+class DispatcherSettings:
+    store: StoreSettings
+    producer_keys: tuple[str, ...]
+    host: str = "127.0.0.1"
+    port: int = 8081
+    max_recipients: int = 10_000
+    max_body_bytes: int = 1_048_576
+
+    @classmethod
+    def from_env(cls, env: Env | None = None) -> DispatcherSettings:
+        env = env or Env()
+        keys = env.items("TOCSIN_PRODUCER_KEYS")
+        if not keys:
+            raise ConfigError(
+                "TOCSIN_PRODUCER_KEYS", "is required: comma-separated producer API keys"
+            )
+        if any(len(key) < 16 for key in keys):
+            raise ConfigError("TOCSIN_PRODUCER_KEYS", "every key must be at least 16 characters")
+        return cls(
+            store=StoreSettings.from_env(env),
+            producer_keys=keys,
+            host=env.string("TOCSIN_DISPATCHER_HOST", "127.0.0.1"),
+            port=env.integer("TOCSIN_DISPATCHER_PORT", 8081, 0, 65535),
+            max_recipients=env.integer("TOCSIN_MAX_RECIPIENTS", 10_000, 1, 1_000_000),
+            max_body_bytes=env.integer("TOCSIN_MAX_BODY_BYTES", 1_048_576, 1024, 64 * 1_048_576),
+        )

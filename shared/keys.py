@@ -1,0 +1,22 @@
+"""Every Redis key and channel name Tocsin uses. Nothing else builds key strings."""
+
+from __future__ import annotations
+
+# Pub/sub channel carrying one user's frames (new notifications and read-state events).
+USER_CHANNEL_PREFIX = "user:"
+# Sorted set per user: member = gateway node id, score = expiry (unix ms) of that node's claim.
+PRESENCE_PREFIX = "tocsin:presence:"
+# Sorted set of live gateway nodes: member = node id, score = expiry (unix ms).
+NODES_KEY = "tocsin:nodes"
+
+
+def user_channel(user_id: str) -> str:
+    return f"{USER_CHANNEL_PREFIX}{user_id}"
+
+
+def user_from_channel(channel: str) -> str:
+    return channel[len(USER_CHANNEL_PREFIX) :]
+
+
+def presence_key(user_id: str) -> str:
+    return f"{PRESENCE_PREFIX}{user_id}"

@@ -1,0 +1,95 @@
+"""The notification as stored, and its one wire form (camelCase, as in the browser's types)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+
+class Row(Protocol):
+    """A database row (asyncpg.Record or a mapping)."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+@dataclass(frozen=True)
+class NewNotification:
+    """What a producer asks to send, already validated."""
+
+    type: str
+    title: str
+    body: str
+    action_url: str | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+    idempotency_key: str | None = None
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Notification:
+    id: str
+    user_id: str
+    seq: int
+    type: str
+    title: str
+    body: str
+    action_url: str | None
+    data: Mapping[str, Any]
+    created_at: datetime
+    expires_at: datetime | None = None
+    seen_at: datetime | None = None
+    read_at: datetime | None = None
+    archived_at: datetime | None = None
+
+    @classmethod
+    def from_record(cls, row: Row) -> Notification:
+        return cls(
+            id=str(row["id"]),
+            user_id=row["user_id"],
+            seq=row["seq"],
+            type=row["type"],
+            title=row["title"],
+            body=row["body"],
+            action_url=row["action_url"],
+            data=row["data"],
+            created_at=row["created_at"],
+            expires_at=row["expires_at"],
+            seen_at=row["seen_at"],
+            read_at=row["read_at"],
+            archived_at=row["archived_at"],
+        )
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "seq": self.seq,
+            "type": self.type,
+            "title": self.title,
+            "body": self.body,
+            "actionUrl": self.action_url,
+            "data": self.data,
+            "createdAt": self.created_at,
+            "expiresAt": self.expires_at,
+            "seenAt": self.seen_at,
+            "readAt": self.read_at,
+            "archivedAt": self.archived_at,
+        }
+
+
+@dataclass(frozen=True)
+class Counts:
+    unread: int
+    unseen: int
+
+    def to_wire(self) -> dict[str, int]:
+        return {"unreadCount": self.unread, "unseenCount": self.unseen}
+
+
+@dataclass(frozen=True)
+class Stored:
+    """One recipient's row after an insert; `created` is False for an idempotent replay."""
+
+    notification: Notification
+    created: bool

@@ -1,0 +1,240 @@
+"""PostgreSQL repository (asyncpg). Every query Tocsin runs against the store lives here."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from shared import serialization
+from shared.models import Counts, NewNotification, Notification, Stored
+
+_NOT_EXPIRED = "(expires_at IS NULL OR expires_at > now())"
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec(
+        "jsonb",
+        encoder=lambda value: serialization.dumps(value).decode(),
+        decoder=serialization.loads,
+        schema="pg_catalog",
+    )
+
+
+async def create_pool(database_url: str, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(
+        database_url,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        command_timeout=30,
+    )
+    assert pool is not None
+    return pool
+
+
+def _as_uuid(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except (ValueError, AttributeError):
+        return None
+
+
+@dataclass(frozen=True)
+class FeedPage:
+    notifications: list[Notification]
+    next_cursor: int | None
+
+
+class Repository:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def insert(self, new: NewNotification, user_ids: Sequence[str]) -> list[Stored]:
+        """Store one notification for each user, in one transaction; returns rows in input order.
+
+        Each user's seq is bumped under that user's row lock, so seqs are contiguous and
+        commit in order. With an idempotency key, users that already hold a notification
+        under that key get the existing row back (`created=False`) and no new seq.
+        """
+        users = sorted(set(user_ids))
+        async with self.pool.acquire() as conn, conn.transaction():
+            # Create missing counters and lock all of them, in a fixed order (no deadlocks).
+            await conn.execute(
+                "INSERT INTO tocsin_user_seq (user_id)"
+                " SELECT u FROM unnest($1::text[]) AS u ORDER BY u ON CONFLICT (user_id) DO UPDATE SET last_seq = tocsin_user_seq.last_seq",
+                users,
+            )
+            found: dict[str, Stored] = {}
+            if new.idempotency_key is not None:
+                rows = await conn.fetch(
+                    "SELECT * FROM tocsin_notifications"
+                    " WHERE idempotency_key = $1 AND user_id = ANY($2::text[])",
+                    new.idempotency_key,
+                    users,
+                )
+                found = {r["user_id"]: Stored(Notification.from_record(r), False) for r in rows}
+            fresh = [u for u in users if u not in found]
+            if fresh:
+                rows = await conn.fetch(
+                    "WITH bumped AS ("
+                    " UPDATE tocsin_user_seq SET last_seq = last_seq + 1"
+                    " WHERE user_id = ANY($1::text[]) RETURNING user_id, last_seq)"
+                    " INSERT INTO tocsin_notifications (user_id, seq, type, title, body,"
+                    " action_url, data, idempotency_key, expires_at)"
+                    " SELECT user_id, last_seq, $2, $3, $4, $5, $6, $7, $8 FROM bumped"
+                    " RETURNING *",
+                    fresh,
+                    new.type,
+                    new.title,
+                    new.body,
+                    new.action_url,
+                    dict(new.data),
+                    new.idempotency_key,
+                    new.expires_at,
+                )
+                found.update(
+                    {r["user_id"]: Stored(Notification.from_record(r), True) for r in rows}
+                )
+        return [found[u] for u in dict.fromkeys(user_ids)]
+
+    async def backlog(
+        self, user_id: str, after_seq: int, limit: int, *, undelivered_only: bool = False
+    ) -> list[Notification]:
+        """Live (not expired, not archived) notifications with seq > after_seq, oldest first."""
+        extra = " AND delivered_at IS NULL" if undelivered_only else ""
+        rows = await self.pool.fetch(
+            "SELECT * FROM tocsin_notifications WHERE user_id = $1 AND seq > $2"
+            f" AND archived_at IS NULL AND {_NOT_EXPIRED}{extra} ORDER BY seq LIMIT $3",
+            user_id,
+            after_seq,
+            limit,
+        )
+        return [Notification.from_record(r) for r in rows]
+
+    async def feed(
+        self,
+        user_id: str,
+        *,
+        before_seq: int | None,
+        limit: int,
+        unread_only: bool = False,
+        types: Sequence[str] = (),
+    ) -> FeedPage:
+        """Newest first, excluding archived and expired; cursor is the last seq returned."""
+        clauses = ["user_id = $1", "archived_at IS NULL", _NOT_EXPIRED]
+        args: list[Any] = [user_id]
+        if before_seq is not None:
+            args.append(before_seq)
+            clauses.append(f"seq < ${len(args)}")
+        if unread_only:
+            clauses.append("read_at IS NULL")
+        if types:
+            args.append(list(types))
+            clauses.append(f"type = ANY(${len(args)}::text[])")
+        args.append(limit + 1)
+        rows = await self.pool.fetch(
+            f"SELECT * FROM tocsin_notifications WHERE {' AND '.join(clauses)}"
+            f" ORDER BY seq DESC LIMIT ${len(args)}",
+            *args,
+        )
+        items = [Notification.from_record(r) for r in rows[:limit]]
+        next_cursor = items[-1].seq if len(rows) > limit else None
+        return FeedPage(items, next_cursor)
+
+    async def counts(self, user_id: str) -> Counts:
+        row = await self.pool.fetchrow(
+            "SELECT count(*) FILTER (WHERE read_at IS NULL) AS unread,"
+            " count(*) FILTER (WHERE seen_at IS NULL) AS unseen"
+            " FROM tocsin_notifications WHERE user_id = $1 AND archived_at IS NULL"
+            f" AND (read_at IS NULL OR seen_at IS NULL) AND {_NOT_EXPIRED}",
+            user_id,
+        )
+        assert row is not None
+        return Counts(unread=row["unread"], unseen=row["unseen"])
+
+    async def latest_seq(self, user_id: str) -> int:
+        value = await self.pool.fetchval(
+            "SELECT last_seq FROM tocsin_user_seq WHERE user_id = $1", user_id
+        )
+        return int(value or 0)
+
+    async def get(self, user_id: str, notification_id: str) -> Notification | None:
+        ident = _as_uuid(notification_id)
+        if ident is None:
+            return None
+        row = await self.pool.fetchrow(
+            "SELECT * FROM tocsin_notifications WHERE user_id = $1 AND id = $2", user_id, ident
+        )
+        return None if row is None else Notification.from_record(row)
+
+    async def mark_delivered(self, acks: Sequence[tuple[str, int]]) -> int:
+        """Batched cumulative acks: each (user, seq) marks that user's rows up to seq."""
+        if not acks:
+            return 0
+        status = await self.pool.execute(
+            "UPDATE tocsin_notifications AS n SET delivered_at = now()"
+            " FROM unnest($1::text[], $2::bigint[]) AS a(user_id, seq)"
+            " WHERE n.user_id = a.user_id AND n.seq <= a.seq AND n.delivered_at IS NULL",
+            [user for user, _ in acks],
+            [seq for _, seq in acks],
+        )
+        return _affected(status)
+
+    async def _update_one(
+        self, user_id: str, notification_id: str, assignments: str
+    ) -> Notification | None:
+        ident = _as_uuid(notification_id)
+        if ident is None:
+            return None
+        row = await self.pool.fetchrow(
+            f"UPDATE tocsin_notifications SET {assignments}"
+            " WHERE user_id = $1 AND id = $2 RETURNING *",
+            user_id,
+            ident,
+        )
+        return None if row is None else Notification.from_record(row)
+
+    async def mark_read(self, user_id: str, notification_id: str) -> Notification | None:
+        """None when the user holds no such notification (never reveals others' ids)."""
+        return await self._update_one(
+            user_id,
+            notification_id,
+            "read_at = coalesce(read_at, now()), seen_at = coalesce(seen_at, now())",
+        )
+
+    async def mark_unread(self, user_id: str, notification_id: str) -> Notification | None:
+        return await self._update_one(user_id, notification_id, "read_at = NULL")
+
+    async def archive(self, user_id: str, notification_id: str) -> Notification | None:
+        return await self._update_one(
+            user_id, notification_id, "archived_at = coalesce(archived_at, now())"
+        )
+
+    async def mark_all_read(self, user_id: str, up_to_seq: int | None = None) -> int:
+        status = await self.pool.execute(
+            "UPDATE tocsin_notifications SET read_at = now(), seen_at = coalesce(seen_at, now())"
+            " WHERE user_id = $1 AND read_at IS NULL AND archived_at IS NULL"
+            " AND ($2::bigint IS NULL OR seq <= $2)",
+            user_id,
+            up_to_seq,
+        )
+        return _affected(status)
+
+    async def mark_all_seen(self, user_id: str, up_to_seq: int | None = None) -> int:
+        status = await self.pool.execute(
+            "UPDATE tocsin_notifications SET seen_at = now()"
+            " WHERE user_id = $1 AND seen_at IS NULL AND archived_at IS NULL"
+            " AND ($2::bigint IS NULL OR seq <= $2)",
+            user_id,
+            up_to_seq,
+        )
+        return _affected(status)
+
+
+def _affected(status: str) -> int:
+    """asyncpg returns the command tag, e.g. 'UPDATE 3'."""
+    return int(status.rsplit(" ", 1)[-1])
