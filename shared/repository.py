@@ -65,7 +65,8 @@ class Repository:
             # Create missing counters and lock all of them, in a fixed order (no deadlocks).
             await conn.execute(
                 "INSERT INTO tocsin_user_seq (user_id)"
-                " SELECT u FROM unnest($1::text[]) AS u ORDER BY u ON CONFLICT (user_id) DO UPDATE SET last_seq = tocsin_user_seq.last_seq",
+                " SELECT u FROM unnest($1::text[]) AS u ORDER BY u"
+                " ON CONFLICT (user_id) DO UPDATE SET last_seq = tocsin_user_seq.last_seq",
                 users,
             )
             found: dict[str, Stored] = {}
