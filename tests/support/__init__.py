@@ -1,0 +1,1 @@
+"""Helpers shared by the test suite: service URLs, server processes, spare ports."""

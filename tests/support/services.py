@@ -1,0 +1,70 @@
+"""Where the tests find PostgreSQL and Redis.
+
+`DATABASE_URL` / `REDIS_URL` when set; else the machine's local servers when they answer;
+else embedded ones started from the PyPI wheels (the same ones `make run` uses).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import os
+import socket
+import tempfile
+from pathlib import Path
+
+import asyncpg
+import redis
+
+LOCAL_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
+LOCAL_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _postgres_answers(url: str) -> bool:
+    async def probe() -> None:
+        conn = await asyncpg.connect(url, timeout=3)
+        await conn.close()
+
+    try:
+        asyncio.run(probe())
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        return False
+    return True
+
+
+def _redis_answers(url: str) -> bool:
+    try:
+        client = redis.Redis.from_url(url, socket_timeout=3)
+        client.ping()
+        client.close()
+    except redis.RedisError:
+        return False
+    return True
+
+
+def database_url() -> str:
+    url = os.environ.get("DATABASE_URL") or LOCAL_DATABASE_URL
+    if os.environ.get("DATABASE_URL") or _postgres_answers(url):
+        return url
+    from tocsin.embedded import start_postgres
+
+    server = start_postgres(Path(tempfile.mkdtemp(prefix="tocsin-test-pg-")))
+    atexit.register(server.stop)
+    return server.url
+
+
+def redis_url() -> str:
+    url = os.environ.get("REDIS_URL") or LOCAL_REDIS_URL
+    if os.environ.get("REDIS_URL") or _redis_answers(url):
+        return url
+    from tocsin.embedded import start_redis
+
+    server = start_redis(Path(tempfile.mkdtemp(prefix="tocsin-test-redis-")))
+    atexit.register(server.stop)
+    return server.url
