@@ -20,3 +20,8 @@ def user_from_channel(channel: str) -> str:
 
 def presence_key(user_id: str) -> str:
     return f"{PRESENCE_PREFIX}{user_id}"
+
+
+def node_channel(node_id: str) -> str:
+    """A gateway's own channel: its pub/sub liveness probe travels through it."""
+    return f"tocsin:node:{node_id}"

@@ -61,6 +61,10 @@ class Notification:
             archived_at=row["archived_at"],
         )
 
+    def deliverable(self, now: datetime) -> bool:
+        """Still worth showing: not archived, not expired."""
+        return self.archived_at is None and (self.expires_at is None or self.expires_at > now)
+
     def to_wire(self) -> dict[str, Any]:
         return {
             "id": self.id,

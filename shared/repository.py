@@ -24,13 +24,17 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
-async def create_pool(database_url: str, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+async def create_pool(
+    database_url: str, min_size: int = 2, max_size: int = 10, connect_timeout: float = 10
+) -> asyncpg.Pool:
+    """A pool of connections; min_size=0 opens none until first use."""
     pool = await asyncpg.create_pool(
         database_url,
         min_size=min_size,
         max_size=max_size,
         init=_init_connection,
         command_timeout=30,
+        timeout=connect_timeout,
     )
     assert pool is not None
     return pool
@@ -102,19 +106,35 @@ class Repository:
                 )
         return [found[u] for u in dict.fromkeys(user_ids)]
 
-    async def backlog(
-        self, user_id: str, after_seq: int, limit: int, *, undelivered_only: bool = False
-    ) -> list[Notification]:
-        """Live (not expired, not archived) notifications with seq > after_seq, oldest first."""
-        extra = " AND delivered_at IS NULL" if undelivered_only else ""
+    async def backlog(self, user_id: str, after_seq: int, limit: int) -> list[Notification]:
+        """Every row with seq > after_seq, oldest first, archived and expired included so the
+        caller's cursor can step over them (the caller filters with `deliverable`)."""
         rows = await self.pool.fetch(
             "SELECT * FROM tocsin_notifications WHERE user_id = $1 AND seq > $2"
-            f" AND archived_at IS NULL AND {_NOT_EXPIRED}{extra} ORDER BY seq LIMIT $3",
+            " ORDER BY seq LIMIT $3",
             user_id,
             after_seq,
             limit,
         )
         return [Notification.from_record(r) for r in rows]
+
+    async def resume_point(self, user_id: str) -> tuple[int, int]:
+        """(cursor for a brand-new client, newest seq), read in one snapshot.
+
+        The cursor sits just before the first undelivered notification, or at the newest
+        seq when everything was delivered."""
+        row = await self.pool.fetchrow(
+            "SELECT coalesce(s.last_seq, 0) AS latest,"
+            " (SELECT min(seq) FROM tocsin_notifications"
+            "  WHERE user_id = $1 AND delivered_at IS NULL) AS first_undelivered"
+            " FROM (SELECT $1::text AS user_id) AS u"
+            " LEFT JOIN tocsin_user_seq AS s ON s.user_id = u.user_id",
+            user_id,
+        )
+        assert row is not None
+        latest = int(row["latest"])
+        first = row["first_undelivered"]
+        return (latest if first is None else int(first) - 1), latest
 
     async def feed(
         self,

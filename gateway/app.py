@@ -1,0 +1,80 @@
+"""The gateway ASGI app: `/v1/ws`, the browser REST API, health, metrics, static files."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+
+from gateway import demo, rest
+from gateway.runtime import Gateway
+from gateway.session import websocket_endpoint
+from gateway.settings import GatewaySettings
+from shared.http import JSONResponse
+
+
+async def healthz(request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    return JSONResponse({"status": "ok", "node": gateway.settings.node_id})
+
+
+async def readyz(request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    checks = await gateway.ready()
+    ok = all(checks.values()) and not gateway.draining
+    return JSONResponse(
+        {
+            "status": "ready" if ok else "unavailable",
+            "checks": checks,
+            "draining": gateway.draining,
+        },
+        status_code=200 if ok else 503,
+    )
+
+
+async def metrics(request: Request) -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def create_app(settings: GatewaySettings) -> Starlette:
+    gateway = Gateway(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await gateway.start()
+        try:
+            yield
+        finally:
+            await gateway.stop()
+
+    routes: list[BaseRoute] = [
+        WebSocketRoute("/v1/ws", websocket_endpoint),
+        *rest.routes,
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics),
+        Mount("/static", StaticFiles(directory=demo.STATIC_DIR, check_dir=False), name="static"),
+    ]
+    if settings.demo:
+        routes += demo.routes
+    origins = ["*"] if "*" in settings.allowed_origins else list(settings.allowed_origins)
+    middleware = [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+            max_age=600,
+        )
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
+    app.state.gateway = gateway
+    return app

@@ -1,0 +1,153 @@
+"""The node's one Redis pub/sub connection (at-most-once, like all pub/sub).
+
+Subscribes are confirmed before they return (so "subscribe, then read the backlog" holds).
+A lost or silent link is detected (a probe published to the node's own channel must come
+back), replaced, every held channel resubscribed, and `on_recovered` called so every socket
+re-syncs from the store: what pub/sub dropped meanwhile is never lost."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+import redis.asyncio as aioredis
+from redis.asyncio.client import PubSub
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from shared import keys
+from shared.metrics import BACKEND_ERRORS
+
+logger = logging.getLogger("tocsin.gateway.broker")
+
+_CHUNK = 500
+
+
+class BrokerUnavailable(Exception):
+    """The pub/sub link is down; the broker resubscribes everything when it returns."""
+
+
+class Broker:
+    def __init__(
+        self,
+        redis_url: str,
+        node_id: str,
+        on_message: Callable[[str, bytes], None],
+        channels: Callable[[], list[str]],
+        on_recovered: Callable[[], None],
+        *,
+        probe_interval: float = 2.0,
+        confirm_timeout: float = 5.0,
+    ) -> None:
+        # No hidden retries: a dropped link must surface here so we can resync.
+        self._redis = aioredis.Redis.from_url(
+            redis_url,
+            retry=Retry(NoBackoff(), 0),
+            socket_connect_timeout=5,
+            socket_keepalive=True,
+        )
+        self._control = keys.node_channel(node_id)
+        self._on_message = on_message
+        self._channels = channels
+        self._on_recovered = on_recovered
+        self._probe_interval = probe_interval
+        self._confirm_timeout = confirm_timeout
+        self._pubsub: PubSub | None = None
+        self._confirm: dict[str, asyncio.Future[None]] = {}
+        self._heard = time.monotonic()
+        self.connected = asyncio.Event()
+
+    async def subscribe(self, channel: str) -> None:
+        pubsub = self._pubsub
+        if pubsub is None or not self.connected.is_set():
+            raise BrokerUnavailable(channel)
+        future = self._confirm.get(channel)
+        if future is None or future.done():
+            future = self._confirm[channel] = asyncio.get_running_loop().create_future()
+        await pubsub.subscribe(channel)
+        await asyncio.wait_for(asyncio.shield(future), self._confirm_timeout)
+
+    async def unsubscribe(self, channel: str) -> None:
+        if self._pubsub is not None and self.connected.is_set():
+            await self._pubsub.unsubscribe(channel)
+
+    async def run(self) -> None:
+        """Listen forever; reconnect with capped backoff, reset after a good connection."""
+        delay = 0.1
+        while True:
+            try:
+                await self._connect()
+                delay = 0.1
+                await self._listen()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                BACKEND_ERRORS.labels("redis").inc()
+                logger.warning("pub/sub link lost (%s); reconnecting in %.1fs", exc, delay)
+            await self._disconnect()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def close(self) -> None:
+        await self._disconnect()
+        await self._redis.aclose()
+
+    async def _connect(self) -> None:
+        pubsub = self._redis.pubsub()
+        await pubsub.subscribe(self._control)
+        self._pubsub = pubsub
+        self.connected.set()
+        self._heard = time.monotonic()
+        channels = self._channels()
+        for start in range(0, len(channels), _CHUNK):
+            await pubsub.subscribe(*channels[start : start + _CHUNK])
+        if channels:
+            logger.info("pub/sub connected; resubscribed %d users", len(channels))
+        self._on_recovered()
+
+    async def _disconnect(self) -> None:
+        self.connected.clear()
+        pubsub, self._pubsub = self._pubsub, None
+        for future in self._confirm.values():
+            if not future.done():
+                future.set_exception(BrokerUnavailable("pub/sub link lost"))
+        self._confirm.clear()
+        if pubsub is not None:
+            try:
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+            except Exception:
+                logger.debug("closing a dead pub/sub link failed", exc_info=True)
+
+    async def _listen(self) -> None:
+        assert self._pubsub is not None
+        pubsub = self._pubsub
+        next_probe = time.monotonic()
+        while True:
+            now = time.monotonic()
+            if now >= next_probe:
+                if now - self._heard > 3 * self._probe_interval:
+                    raise ConnectionError("pub/sub link silent")
+                await self._redis.publish(self._control, b"probe")
+                next_probe = now + self._probe_interval
+            message = await pubsub.get_message(timeout=self._probe_interval / 2)
+            if message is not None:
+                self._heard = time.monotonic()
+                self._handle(message)
+
+    def _handle(self, message: dict[str, object]) -> None:
+        kind = message["type"]
+        channel = message["channel"]
+        name = channel.decode() if isinstance(channel, bytes) else str(channel)
+        if kind == "message" and name != self._control:
+            data = message["data"]
+            assert isinstance(data, bytes)
+            try:
+                self._on_message(name, data)
+            except Exception:
+                logger.exception("delivering a frame on %s failed", name)
+        elif kind == "subscribe":
+            future = self._confirm.pop(name, None)
+            if future is not None and not future.done():
+                future.set_result(None)

@@ -1,0 +1,163 @@
+"""One authenticated socket: a bounded send queue drained by its own writer task, and the
+resume cursor that keeps what it receives gap-free, ordered and without duplicates."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from starlette.websockets import WebSocket
+
+from shared import frames
+from shared.metrics import CLOSES
+from shared.models import Notification
+
+logger = logging.getLogger("tocsin.gateway.connection")
+
+Fetch = Callable[[int, int], Awaitable[list[Notification]]]
+
+SLOW_CONSUMER = 4009
+_CLOSE = object()  # queue sentinel: flush what is queued, then close
+
+
+class Connection:
+    def __init__(
+        self,
+        websocket: WebSocket,
+        user_id: str,
+        connection_id: str,
+        fetch: Fetch,
+        *,
+        queue_size: int,
+        page_size: int,
+    ) -> None:
+        self.websocket = websocket
+        self.user_id = user_id
+        self.id = connection_id
+        self._fetch = fetch
+        self._page_size = page_size
+        self._queue: asyncio.Queue[object] = asyncio.Queue(queue_size)
+        self._held: dict[int, str] = {}  # live frames waiting for a sync or a gap to fill
+        self._held_limit = queue_size
+        self._overflowed = False
+        self._sync_task: asyncio.Task[None] | None = None
+        self._sync_again = False
+        self._live = False  # until the first sync starts, every live frame is held
+        self.last_seq = 0  # every seq <= this was sent to this socket (or is not deliverable)
+        self.closing = False
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self.done = asyncio.Event()
+
+    # -- sending -----------------------------------------------------------------------
+
+    def send(self, text: str) -> None:
+        """Queue one frame; a full queue means a slow consumer, which is disconnected."""
+        if self.closing:
+            return
+        try:
+            self._queue.put_nowait(text)
+        except asyncio.QueueFull:
+            self.close(SLOW_CONSUMER, "slow consumer", flush=False)
+
+    def offer(self, seq: int, text: str) -> None:
+        """A live `notification:new` frame from the user's channel."""
+        if seq <= self.last_seq or self.closing:
+            return
+        if self._live and self._sync_task is None and seq == self.last_seq + 1:
+            self.send(text)
+            self.last_seq = seq
+            return
+        if len(self._held) < self._held_limit:
+            self._held[seq] = text
+        else:
+            self._overflowed = True  # the store has it; the sync reads it again
+        if self._live:
+            self.request_sync()
+
+    def close(self, code: int, reason: str, *, flush: bool) -> None:
+        """Server-side close. flush=True sends what is queued first (e.g. a reconnect frame)."""
+        if self.closing:
+            return
+        self.closing = True
+        self.close_code, self.close_reason = code, reason
+        CLOSES.labels(str(code)).inc()
+        if flush:
+            with contextlib.suppress(asyncio.QueueFull):
+                self._queue.put_nowait(_CLOSE)
+                return
+        self.done.set()
+
+    async def write_loop(self) -> None:
+        while True:
+            item = await self._queue.get()
+            if item is _CLOSE:
+                self.done.set()
+                return
+            assert isinstance(item, str)
+            await self.websocket.send_text(item)
+
+    # -- resume --------------------------------------------------------------------------
+
+    def request_sync(self, *, initial: bool = False) -> None:
+        """Read the store after last_seq and send what is missing (backlog or a gap)."""
+        self._live = True
+        if self._sync_task is not None:
+            self._sync_again = True
+            return
+        self._sync_task = asyncio.create_task(self._sync(initial))
+
+    async def _sync(self, initial: bool) -> None:
+        try:
+            while not self.closing:
+                self._sync_again = self._overflowed = False
+                await self._send_store_pages(initial)
+                initial = False
+                self._release_held()
+                if self._sync_again or self._overflowed:
+                    continue
+                if not self._held:
+                    break
+                self._skip_to_held()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("resume failed for user %s", self.user_id)
+            self.close(1011, "internal error", flush=False)
+        finally:
+            self._sync_task = None
+
+    async def _send_store_pages(self, initial: bool) -> None:
+        while True:
+            rows = await self._fetch(self.last_seq, self._page_size)
+            more = len(rows) == self._page_size
+            now = datetime.now(UTC)
+            deliverable = [n for n in rows if n.deliverable(now)]
+            if deliverable or (initial and not more):
+                self.send(frames.batch(deliverable, more).decode())
+            if rows:
+                self.last_seq = rows[-1].seq
+            if not more:
+                return
+
+    def _release_held(self) -> None:
+        for seq in [s for s in self._held if s <= self.last_seq]:
+            del self._held[seq]
+        while (text := self._held.pop(self.last_seq + 1, None)) is not None:
+            self.send(text)
+            self.last_seq += 1
+
+    def _skip_to_held(self) -> None:
+        """The store has nothing between last_seq and the next held frame: never block on it."""
+        logger.warning("seq gap for user %s after %s not in store", self.user_id, self.last_seq)
+        self.last_seq = min(self._held) - 1
+        self._release_held()
+
+    async def stop(self) -> None:
+        if self._sync_task is not None:
+            self._sync_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sync_task

@@ -1,0 +1,127 @@
+"""This node's sockets by user, and the fan-out of each user's channel to them.
+
+A frame arrives once per node, is decoded once, and the same string is queued on every
+socket of its user (no per-socket serialization)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator
+from typing import Protocol
+
+from gateway.connection import Connection
+from shared import frames, keys, serialization
+from shared.metrics import CONNECTIONS, DELIVERY_LATENCY, USERS
+
+logger = logging.getLogger("tocsin.gateway.hub")
+
+
+class Subscriber(Protocol):
+    async def subscribe(self, channel: str) -> None: ...
+    async def unsubscribe(self, channel: str) -> None: ...
+
+
+class PresenceTracker(Protocol):
+    async def joined(self, user_id: str) -> None: ...
+    async def left(self, user_id: str) -> None: ...
+
+
+class Hub:
+    def __init__(self, subscriber: Subscriber, presence: PresenceTracker) -> None:
+        self._subscriber = subscriber
+        self._presence = presence
+        self._users: dict[str, set[Connection]] = {}
+        # Resolved once the node's subscription to the user's channel is confirmed.
+        self._ready: dict[str, asyncio.Future[None]] = {}
+        self.empty = asyncio.Event()
+        self.empty.set()
+
+    def users(self) -> list[str]:
+        return list(self._users)
+
+    def connections(self) -> Iterator[Connection]:
+        for conns in list(self._users.values()):
+            yield from list(conns)
+
+    def count(self) -> int:
+        return sum(len(conns) for conns in self._users.values())
+
+    async def add(self, conn: Connection) -> None:
+        """Register a socket; returns once its user's channel is subscribed (guarantee 3)."""
+        user = conn.user_id
+        conns = self._users.get(user)
+        if conns is None:
+            conns = self._users[user] = set()
+            ready = self._ready[user] = asyncio.get_running_loop().create_future()
+            conns.add(conn)
+            self._gauges()
+            try:
+                await self._subscriber.subscribe(keys.user_channel(user))
+            except Exception:
+                # Degraded: the broker resubscribes every user and resyncs when it recovers.
+                logger.warning("subscribe for user %s failed; waiting for broker", user)
+            finally:
+                ready.set_result(None)
+            await self._presence.joined(user)
+        else:
+            conns.add(conn)
+            self._gauges()
+            await asyncio.shield(self._ready[user])
+
+    async def remove(self, conn: Connection) -> None:
+        user = conn.user_id
+        conns = self._users.get(user)
+        if conns is None or conn not in conns:
+            return
+        conns.discard(conn)
+        if not conns:
+            del self._users[user]
+            del self._ready[user]
+            with contextlib.suppress(Exception):
+                await self._subscriber.unsubscribe(keys.user_channel(user))
+            await self._presence.left(user)
+        self._gauges()
+
+    def deliver(self, channel: str, data: bytes) -> None:
+        """One message from a user's channel, to every local socket of that user."""
+        conns = self._users.get(keys.user_from_channel(channel))
+        if not conns:
+            return
+        try:
+            frame = serialization.loads(data)
+        except serialization.SerializationError:
+            logger.error("dropping malformed frame on %s", channel)
+            return
+        text = data.decode()
+        if frame.get("type") == frames.NEW:
+            seq = int(frame["seq"])
+            for conn in list(conns):
+                conn.offer(seq, text)
+            _observe_latency(frame)
+        else:
+            for conn in list(conns):
+                conn.send(text)
+
+    def resync_all(self) -> None:
+        """After the pub/sub link was lost: every socket re-reads the store from its cursor."""
+        for conn in self.connections():
+            conn.request_sync()
+
+    def _gauges(self) -> None:
+        if self._users:
+            self.empty.clear()
+        else:
+            self.empty.set()
+        USERS.set(len(self._users))
+        CONNECTIONS.set(self.count())
+
+
+def _observe_latency(frame: dict[str, object]) -> None:
+    from datetime import UTC, datetime
+
+    notification = frame.get("notification")
+    if isinstance(notification, dict) and isinstance(notification.get("createdAt"), str):
+        created = datetime.fromisoformat(notification["createdAt"])
+        DELIVERY_LATENCY.observe(max(0.0, (datetime.now(UTC) - created).total_seconds()))

@@ -1,0 +1,146 @@
+"""Browser REST API (same JWT as the socket): feed, counts and read state."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gateway.runtime import Gateway
+from shared import serialization
+from shared.auth import AuthError, bearer_token, verify_user_token
+from shared.http import JSONResponse, error_response
+from shared.types import is_valid_type
+
+Handler = Callable[[Request, Gateway, str], Awaitable[Response]]
+
+
+class BadRequest(Exception):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def authenticated(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """Resolve the caller's user id from `Authorization: Bearer <JWT>`; 401 otherwise."""
+
+    async def endpoint(request: Request) -> Response:
+        gateway: Gateway = request.app.state.gateway
+        token = bearer_token(request.headers.get("authorization"))
+        if token is None:
+            return error_response(401, "unauthorized", "Authorization: Bearer <JWT> required")
+        try:
+            claims = verify_user_token(token, gateway.settings.jwt)
+        except AuthError as exc:
+            return error_response(401, "unauthorized", exc.reason)
+        try:
+            return await handler(request, gateway, claims.user_id)
+        except BadRequest as exc:
+            return error_response(422, "validation_error", exc.message, field=exc.field)
+
+    return endpoint
+
+
+def _feed_query(request: Request) -> dict[str, Any]:
+    params = request.query_params
+    cursor = params.get("cursor")
+    if cursor is not None and not cursor.isdigit():
+        raise BadRequest("cursor", "cursor must be a value from nextCursor")
+    limit_raw = params.get("limit", "20")
+    if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= 100:
+        raise BadRequest("limit", "limit must be an integer from 1 to 100")
+    unread = params.get("unread", "false").lower()
+    if unread not in ("true", "false"):
+        raise BadRequest("unread", "unread must be true or false")
+    types = tuple(t for t in params.get("type", "").split(",") if t)
+    bad = [t for t in types if not is_valid_type(t)]
+    if bad:
+        raise BadRequest("type", f"not a notification type: {bad[0]!r}")
+    return {
+        "before_seq": int(cursor) if cursor is not None else None,
+        "limit": int(limit_raw),
+        "unread_only": unread == "true",
+        "types": types,
+    }
+
+
+async def feed(request: Request, gateway: Gateway, user_id: str) -> Response:
+    page = await gateway.repo.feed(user_id, **_feed_query(request))
+    counts = await gateway.repo.counts(user_id)
+    return JSONResponse(
+        {
+            "notifications": [n.to_wire() for n in page.notifications],
+            "nextCursor": None if page.next_cursor is None else str(page.next_cursor),
+            **counts.to_wire(),
+        }
+    )
+
+
+async def unread_count(request: Request, gateway: Gateway, user_id: str) -> Response:
+    return JSONResponse((await gateway.repo.counts(user_id)).to_wire())
+
+
+def change_one(action: str) -> Handler:
+    async def handler(request: Request, gateway: Gateway, user_id: str) -> Response:
+        result = await gateway.read_state.change_one(
+            action, user_id, request.path_params["notification_id"]
+        )
+        if result is None:
+            return error_response(404, "not_found", "no such notification")
+        notification, counts = result
+        return JSONResponse({"notification": notification.to_wire(), **counts.to_wire()})
+
+    return handler
+
+
+async def _up_to_seq(request: Request) -> int | None:
+    raw = await request.body()
+    if not raw.strip():
+        return None
+    try:
+        body = serialization.loads(raw)
+    except serialization.SerializationError:
+        raise BadRequest("body", "body must be JSON") from None
+    if not isinstance(body, dict):
+        raise BadRequest("body", "body must be a JSON object")
+    value = body.get("upToSeq")
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+        raise BadRequest("upToSeq", "upToSeq must be a non-negative integer")
+    return value
+
+
+async def read_all(request: Request, gateway: Gateway, user_id: str) -> Response:
+    updated, counts = await gateway.read_state.read_all(user_id, await _up_to_seq(request))
+    return JSONResponse({"updated": updated, **counts.to_wire()})
+
+
+async def seen_all(request: Request, gateway: Gateway, user_id: str) -> Response:
+    updated, counts = await gateway.read_state.seen_all(user_id, await _up_to_seq(request))
+    return JSONResponse({"updated": updated, **counts.to_wire()})
+
+
+routes = [
+    Route("/v1/notifications", authenticated(feed), methods=["GET"]),
+    Route("/v1/notifications/unread-count", authenticated(unread_count), methods=["GET"]),
+    Route("/v1/notifications/read-all", authenticated(read_all), methods=["POST"]),
+    Route("/v1/notifications/seen-all", authenticated(seen_all), methods=["POST"]),
+    Route(
+        "/v1/notifications/{notification_id}/read",
+        authenticated(change_one("read")),
+        methods=["POST"],
+    ),
+    Route(
+        "/v1/notifications/{notification_id}/unread",
+        authenticated(change_one("unread")),
+        methods=["POST"],
+    ),
+    Route(
+        "/v1/notifications/{notification_id}/archive",
+        authenticated(change_one("archive")),
+        methods=["POST"],
+    ),
+]

@@ -1,0 +1,93 @@
+"""Everything one gateway node holds, started and stopped as one."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import random
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from gateway.acks import AckBatcher
+from gateway.broker import Broker
+from gateway.hub import Hub
+from gateway.presence import Presence
+from gateway.readstate import ReadState
+from gateway.settings import GatewaySettings
+from shared import keys, serialization
+from shared.repository import Repository, create_pool
+
+logger = logging.getLogger("tocsin.gateway")
+
+
+class Gateway:
+    def __init__(self, settings: GatewaySettings) -> None:
+        self.settings = settings
+        self.draining = False
+        self._ids = itertools.count(1)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._pool: asyncpg.Pool | None = None
+
+    async def start(self) -> None:
+        s = self.settings
+        self._pool = await create_pool(s.store.database_url, s.store.pool_min, s.store.pool_max)
+        self.repo = Repository(self._pool)
+        self.redis = aioredis.Redis.from_url(
+            s.store.redis_url, socket_connect_timeout=5, socket_timeout=5, health_check_interval=15
+        )
+        self.presence = Presence(self.redis, s.node_id, s.presence_ttl, lambda: self.hub.users())
+        self.broker = Broker(
+            s.store.redis_url,
+            s.node_id,
+            on_message=lambda channel, data: self.hub.deliver(channel, data),
+            channels=lambda: [keys.user_channel(u) for u in self.hub.users()],
+            on_recovered=lambda: self.hub.resync_all(),
+        )
+        self.hub = Hub(self.broker, self.presence)
+        self.acks = AckBatcher(self.repo, s.ack_flush_interval)
+        self.read_state = ReadState(self.repo, self.redis)
+        for job in (self.broker.run(), self.presence.heartbeat(), self.acks.run()):
+            self._tasks.append(asyncio.create_task(job))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.broker.connected.wait(), 5)
+        logger.info("gateway node %s started", s.node_id)
+
+    def next_connection_id(self) -> str:
+        return f"{self.settings.node_id}/{next(self._ids)}"
+
+    async def drain(self) -> None:
+        """SIGTERM: tell every client to reconnect elsewhere, spread over a jittered window."""
+        self.draining = True
+        spread_ms = int(self.settings.reconnect_spread * 1000)
+        for conn in self.hub.connections():
+            delay = random.randint(0, spread_ms)
+            conn.send(serialization.dumps({"type": "reconnect", "delayMs": delay}).decode())
+            conn.close(1012, "service restart", flush=True)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.hub.empty.wait(), self.settings.shutdown_grace)
+        logger.info("drained; %d sockets left at deadline", self.hub.count())
+
+    async def stop(self) -> None:
+        await self.acks.flush()
+        await self.presence.withdraw()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.broker.close()
+        await self.redis.aclose()
+        if self._pool is not None:
+            await self._pool.close()
+
+    async def ready(self) -> dict[str, bool]:
+        checks = {"postgres": False, "redis": False, "pubsub": self.broker.connected.is_set()}
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.repo.pool.fetchval("SELECT 1"), 2)
+            checks["postgres"] = True
+        with contextlib.suppress(Exception):
+            checks["redis"] = bool(await asyncio.wait_for(self.redis.ping(), 2))
+        return checks

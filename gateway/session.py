@@ -1,0 +1,275 @@
+"""The `/v1/ws` protocol (docs/protocol.md): hello, resume, live delivery, client frames."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from gateway.connection import Connection
+from gateway.ratelimit import TokenBucket
+from gateway.runtime import Gateway
+from shared import frames, serialization
+from shared.auth import AuthError, TokenExpired, UserClaims, verify_user_token
+from shared.metrics import ACKS, CLOSES
+
+logger = logging.getLogger("tocsin.gateway.session")
+
+SUBPROTOCOL = "tocsin.v1"
+
+
+class FrameError(Exception):
+    """A client frame is malformed; answered with an `error` frame, the socket stays."""
+
+
+async def websocket_endpoint(websocket: WebSocket) -> None:
+    gateway: Gateway = websocket.app.state.gateway
+    if gateway.draining or not gateway.settings.origin_allowed(websocket.headers.get("origin")):
+        CLOSES.labels("403").inc()
+        await websocket.close(1008)  # before accept: the handshake is refused with HTTP 403
+        return
+    offered = websocket.scope.get("subprotocols") or []
+    await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
+    await Session(gateway, websocket).run()
+
+
+def _text(frame: dict[str, Any]) -> str:
+    return serialization.dumps(frame).decode()
+
+
+def _int_field(frame: dict[str, Any], name: str, *, required: bool) -> int | None:
+    value = frame.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise FrameError(f"{frame.get('type')}.{name} must be a non-negative integer")
+    return value
+
+
+class Session:
+    def __init__(self, gateway: Gateway, websocket: WebSocket) -> None:
+        self.gateway = gateway
+        self.settings = gateway.settings
+        self.websocket = websocket
+        self.bucket = TokenBucket(self.settings.rate_per_second, self.settings.rate_burst)
+        self.expiry: asyncio.TimerHandle | None = None
+        self.handlers: dict[str, Callable[[Connection, dict[str, Any]], Awaitable[None]]] = {
+            "ack": self._ack,
+            "read": self._read,
+            "read-all": self._read_all,
+            "seen-all": self._seen_all,
+            "sync-count": self._sync_count,
+            "token": self._token,
+            "ping": self._ping,
+        }
+
+    async def run(self) -> None:
+        hello = await self._hello()
+        if hello is None:
+            return
+        claims, last_seq = hello
+        conn = Connection(
+            self.websocket,
+            claims.user_id,
+            self.gateway.next_connection_id(),
+            functools.partial(self.gateway.repo.backlog, claims.user_id),
+            queue_size=self.settings.send_queue,
+            page_size=self.settings.backlog_page,
+        )
+        await self.gateway.hub.add(conn)
+        try:
+            await self._welcome(conn, claims, last_seq)
+            await self._serve(conn)
+        finally:
+            if self.expiry is not None:
+                self.expiry.cancel()
+            await self.gateway.hub.remove(conn)
+            await conn.stop()
+
+    # -- handshake ----------------------------------------------------------------------
+
+    async def _close(self, code: int, reason: str) -> None:
+        CLOSES.labels(str(code)).inc()
+        with contextlib.suppress(Exception):
+            await self.websocket.close(code, reason[:120])
+
+    async def _hello(self) -> tuple[UserClaims, int | None] | None:
+        try:
+            message = await asyncio.wait_for(self.websocket.receive(), self.settings.hello_timeout)
+        except TimeoutError:
+            await self._close(4004, "hello timeout")
+            return None
+        frame = await self._parse(message)
+        if frame is None:
+            return None
+        if frame.get("type") != "hello" or frame.get("v") != frames.PROTOCOL_VERSION:
+            await self._close(1008, "policy violation: first frame must be hello with v=1")
+            return None
+        claims = await self._verify(frame.get("token"))
+        if claims is None:
+            return None
+        try:
+            return claims, _int_field(frame, "lastSeq", required=False)
+        except FrameError as exc:
+            await self._close(1008, f"policy violation: {exc}")
+            return None
+
+    async def _verify(self, token: object) -> UserClaims | None:
+        if not isinstance(token, str) or not token:
+            await self._close(4001, "unauthorized: missing token")
+            return None
+        try:
+            claims = verify_user_token(token, self.settings.jwt)
+        except TokenExpired:
+            await self._close(4003, "token expired")
+            return None
+        except AuthError as exc:
+            await self._close(4001, f"unauthorized: {exc.reason}")
+            return None
+        return claims
+
+    async def _parse(self, message: MutableMapping[str, Any]) -> dict[str, Any] | None:
+        """The frame as a dict, or None once the socket is closed (disconnect or bad data)."""
+        if message["type"] == "websocket.disconnect":
+            return None
+        text = message.get("text")
+        try:
+            frame = serialization.loads(text) if text is not None else None
+        except serialization.SerializationError:
+            frame = None
+        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+            await self._close(1003, "unsupported data: frames are JSON objects with a type")
+            return None
+        return frame
+
+    async def _welcome(self, conn: Connection, claims: UserClaims, last_seq: int | None) -> None:
+        repo = self.gateway.repo
+        cursor, latest = await repo.resume_point(conn.user_id)
+        if last_seq is not None:
+            cursor = min(last_seq, latest)
+        counts = await repo.counts(conn.user_id)
+        conn.last_seq = cursor
+        self._arm_expiry(conn, claims)
+        welcome = {
+            "type": "welcome",
+            "v": frames.PROTOCOL_VERSION,
+            "userId": conn.user_id,
+            "node": self.settings.node_id,
+            "connectionId": conn.id,
+            "lastSeq": latest,
+            **counts.to_wire(),
+            "heartbeatMs": int(self.settings.ping_interval * 1000),
+            "tokenExpiresAt": int(claims.expires_at),
+        }
+        conn.send(_text(welcome))
+        conn.request_sync(initial=True)
+
+    def _arm_expiry(self, conn: Connection, claims: UserClaims) -> None:
+        if self.expiry is not None:
+            self.expiry.cancel()
+        delay = max(0.0, claims.expires_at + self.settings.jwt.leeway_seconds - time.time())
+        self.expiry = asyncio.get_running_loop().call_later(
+            delay, functools.partial(conn.close, 4003, "token expired", flush=True)
+        )
+
+    # -- serving ------------------------------------------------------------------------
+
+    async def _serve(self, conn: Connection) -> None:
+        tasks = {
+            asyncio.create_task(conn.write_loop()),
+            asyncio.create_task(self._read_loop(conn)),
+            asyncio.create_task(conn.done.wait()),
+        }
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if not task.cancelled() and task.exception() is not None:
+                    exc = task.exception()
+                    if not isinstance(exc, WebSocketDisconnect | OSError | RuntimeError):
+                        logger.error("socket task failed", exc_info=exc)
+                        conn.close(1011, "internal error", flush=False)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if conn.close_code is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.websocket.close(conn.close_code, conn.close_reason), 2)
+
+    async def _read_loop(self, conn: Connection) -> None:
+        while True:
+            message = await self.websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            if not self.bucket.take():
+                conn.close(4008, "rate limited", flush=False)
+                return
+            frame = await self._parse(message)
+            if frame is None:
+                return
+            handler = self.handlers.get(frame["type"])
+            try:
+                if handler is None:
+                    raise FrameError(f"unknown frame type {frame['type']!r}")
+                await handler(conn, frame)
+            except FrameError as exc:
+                code = "unknown_type" if handler is None else "bad_frame"
+                self._error(conn, frame, code, str(exc))
+
+    def _error(self, conn: Connection, frame: dict[str, Any], code: str, message: str) -> None:
+        error: dict[str, Any] = {"type": "error", "code": code, "message": message}
+        ref = frame.get("ref")
+        if isinstance(ref, str) and len(ref) <= 64:
+            error["ref"] = ref
+        conn.send(_text(error))
+
+    # -- client frames ------------------------------------------------------------------
+
+    async def _ack(self, conn: Connection, frame: dict[str, Any]) -> None:
+        seq = _int_field(frame, "seq", required=True)
+        assert seq is not None
+        ACKS.inc()
+        # A client can only acknowledge what this socket was actually sent.
+        self.gateway.acks.ack(conn.user_id, min(seq, conn.last_seq))
+
+    async def _read(self, conn: Connection, frame: dict[str, Any]) -> None:
+        ident = frame.get("id")
+        if not isinstance(ident, str):
+            raise FrameError("read.id must be a notification id string")
+        if await self.gateway.read_state.change_one("read", conn.user_id, ident) is None:
+            self._error(conn, frame, "not_found", "no such notification")
+
+    async def _read_all(self, conn: Connection, frame: dict[str, Any]) -> None:
+        up_to = _int_field(frame, "upToSeq", required=False)
+        await self.gateway.read_state.read_all(conn.user_id, up_to)
+
+    async def _seen_all(self, conn: Connection, frame: dict[str, Any]) -> None:
+        up_to = _int_field(frame, "upToSeq", required=False)
+        await self.gateway.read_state.seen_all(conn.user_id, up_to)
+
+    async def _sync_count(self, conn: Connection, frame: dict[str, Any]) -> None:
+        counts = await self.gateway.repo.counts(conn.user_id)
+        conn.send(frames.unread_count(counts).decode())
+
+    async def _token(self, conn: Connection, frame: dict[str, Any]) -> None:
+        token = frame.get("token")
+        if not isinstance(token, str):
+            raise FrameError("token.token must be a JWT string")
+        try:
+            claims = verify_user_token(token, self.settings.jwt)
+        except AuthError as exc:
+            raise FrameError(f"token refused: {exc.reason}") from None
+        if claims.user_id != conn.user_id:
+            raise FrameError("token refused: it names another user")
+        self._arm_expiry(conn, claims)
+        conn.send(_text({"type": "token-accepted", "tokenExpiresAt": int(claims.expires_at)}))
+
+    async def _ping(self, conn: Connection, frame: dict[str, Any]) -> None:
+        t = frame.get("t")
+        conn.send(_text({"type": "pong", "t": t if isinstance(t, int | float) else None}))

@@ -1,0 +1,80 @@
+"""Gateway settings, read once from the environment (README: "Gateway settings")."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from dataclasses import dataclass
+
+from shared.config import ConfigError, Env, JwtSettings, StoreSettings
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    store: StoreSettings
+    jwt: JwtSettings
+    host: str = "127.0.0.1"
+    port: int = 8080
+    allowed_origins: tuple[str, ...] = ()  # "*" allows any; no Origin header is allowed
+    node_id: str = "gw-local"
+    presence_ttl: float = 30.0
+    send_queue: int = 1024
+    max_message_bytes: int = 65_536
+    rate_per_second: float = 20.0
+    rate_burst: int = 40
+    ping_interval: float = 25.0
+    idle_timeout: float = 60.0
+    hello_timeout: float = 10.0
+    shutdown_grace: float = 10.0
+    reconnect_spread: float = 10.0
+    backlog_page: int = 200
+    ack_flush_interval: float = 0.2
+    demo: bool = False
+    dispatcher_url: str = "http://127.0.0.1:8081"
+    producer_key: str | None = None
+
+    def origin_allowed(self, origin: str | None) -> bool:
+        """Browsers always send Origin; a socket without one is not a cross-site page."""
+        if origin is None:
+            return True
+        return "*" in self.allowed_origins or origin in self.allowed_origins
+
+    @classmethod
+    def from_env(cls, env: Env | None = None) -> GatewaySettings:
+        env = env or Env()
+        port = env.integer("TOCSIN_GATEWAY_PORT", 8080, 0, 65535)
+        local = (f"http://127.0.0.1:{port}", f"http://localhost:{port}")
+        demo = env.flag("TOCSIN_DEMO", False)
+        producer_key = env.optional("TOCSIN_PRODUCER_KEY") or next(
+            iter(env.items("TOCSIN_PRODUCER_KEYS")), None
+        )
+        if demo and producer_key is None:
+            raise ConfigError("TOCSIN_PRODUCER_KEY", "is required when TOCSIN_DEMO is on")
+        return cls(
+            store=StoreSettings.from_env(env),
+            jwt=JwtSettings.from_env(env),
+            host=env.string("TOCSIN_GATEWAY_HOST", "127.0.0.1"),
+            port=port,
+            allowed_origins=env.items("TOCSIN_ALLOWED_ORIGINS", local),
+            node_id=env.string("TOCSIN_NODE_ID", _default_node_id()),
+            presence_ttl=env.number("TOCSIN_PRESENCE_TTL", 30.0, 1.0, 3600.0),
+            send_queue=env.integer("TOCSIN_WS_SEND_QUEUE", 1024, 8, 1_000_000),
+            max_message_bytes=env.integer("TOCSIN_WS_MAX_MESSAGE", 65_536, 1024, 16_777_216),
+            rate_per_second=env.number("TOCSIN_WS_RATE", 20.0, 0.1, 100_000.0),
+            rate_burst=env.integer("TOCSIN_WS_BURST", 40, 1, 1_000_000),
+            ping_interval=env.number("TOCSIN_WS_PING_INTERVAL", 25.0, 1.0, 3600.0),
+            idle_timeout=env.number("TOCSIN_WS_IDLE_TIMEOUT", 60.0, 1.0, 3600.0),
+            hello_timeout=env.number("TOCSIN_WS_HELLO_TIMEOUT", 10.0, 0.5, 600.0),
+            shutdown_grace=env.number("TOCSIN_SHUTDOWN_GRACE", 10.0, 0.0, 600.0),
+            reconnect_spread=env.number("TOCSIN_RECONNECT_SPREAD", 10.0, 0.0, 600.0),
+            backlog_page=env.integer("TOCSIN_BACKLOG_PAGE", 200, 1, 10_000),
+            ack_flush_interval=env.number("TOCSIN_ACK_FLUSH_INTERVAL", 0.2, 0.01, 60.0),
+            demo=demo,
+            dispatcher_url=env.string("TOCSIN_DISPATCHER_URL", "http://127.0.0.1:8081"),
+            producer_key=producer_key,
+        )
+
+
+def _default_node_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
