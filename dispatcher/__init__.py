@@ -1,0 +1,1 @@
+"""The producers' API: validate, commit to PostgreSQL, then publish to Redis."""

@@ -1,0 +1,134 @@
+"""HTTP endpoints: the producer API, health and readiness, metrics, and the OpenAPI document."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from dispatcher import openapi
+from dispatcher.body import BadBody, BodyTooLarge, read_body
+from dispatcher.responses import JSON, reject
+from dispatcher.runtime import STORE_ERRORS, Runtime
+from dispatcher.validation import Submission, ValidationFailed, validate
+from shared import metrics, serialization
+from shared.auth import bearer_token, producer_key_ok
+from shared.models import Stored
+
+logger = logging.getLogger("tocsin.dispatcher")
+
+NOTIFICATIONS_PATH = "/v1/notifications"
+
+
+def runtime(request: Request) -> Runtime:
+    found = request.state.runtime
+    assert isinstance(found, Runtime), "lifespan did not run"
+    return found
+
+
+def authenticate(header: str | None, keys: tuple[str, ...]) -> Response | None:
+    """None when the producer key is accepted, else the 401/403 answer."""
+    presented = bearer_token(header)
+    if presented is None:
+        return reject(
+            401,
+            "unauthorized",
+            "send the producer key as 'Authorization: Bearer <key>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if not producer_key_ok(presented, keys):
+        return reject(403, "forbidden", "producer key not accepted")
+    return None
+
+
+async def parse(request: Request, rt: Runtime) -> Submission | Response:
+    """The validated submission, or the 400/413/422 answer."""
+    limit = rt.settings.max_body_bytes
+    try:
+        payload = serialization.loads(await read_body(request, limit))
+        return validate(payload, rt.settings.max_recipients)
+    except BodyTooLarge:
+        return reject(413, "payload_too_large", f"request body must be at most {limit} bytes")
+    except (BadBody, serialization.SerializationError) as exc:
+        return reject(400, "invalid_json", f"request body must be a JSON object: {exc}")
+    except ValidationFailed as exc:
+        fields = [e.to_wire() for e in exc.errors]
+        return reject(422, "validation_error", str(exc), fields=fields)
+
+
+async def send_notifications(request: Request) -> Response:
+    """Validate, commit, and only then publish (guarantee 1)."""
+    rt = runtime(request)
+    denied = authenticate(request.headers.get("authorization"), rt.settings.producer_keys)
+    if denied is not None:
+        return denied
+    submission = await parse(request, rt)
+    if isinstance(submission, Response):
+        return submission
+    try:
+        stored = await rt.repository.insert(submission.notification, submission.user_ids)
+    except STORE_ERRORS as exc:
+        metrics.BACKEND_ERRORS.labels(backend="postgres").inc()
+        logger.warning("store unavailable, notification refused: %r", exc)
+        return reject(
+            503,
+            "store_unavailable",
+            "the notification store is unavailable; nothing was stored, retry later",
+            headers={"Retry-After": "1"},
+        )
+    await rt.publisher.publish(stored)
+    return accepted(submission.notification.type, stored)
+
+
+def accepted(kind: str, stored: Sequence[Stored]) -> Response:
+    """201 when anything was created, 200 when every recipient was an idempotent replay."""
+    created = sum(1 for s in stored if s.created)
+    if created:
+        metrics.NOTIFICATIONS_ACCEPTED.labels(type=kind).inc(created)
+    if created < len(stored):
+        metrics.NOTIFICATIONS_REPLAYED.inc(len(stored) - created)
+    items = [
+        {
+            "user_id": s.notification.user_id,
+            "id": s.notification.id,
+            "seq": s.notification.seq,
+            "created": s.created,
+        }
+        for s in stored
+    ]
+    return JSON({"notifications": items}, status_code=201 if created else 200)
+
+
+async def healthz(request: Request) -> Response:
+    return JSON({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    checks = await runtime(request).probe()
+    ready = all(state == "ok" for state in checks.values())
+    return JSON(
+        {"status": "ready" if ready else "unavailable", "checks": checks},
+        status_code=200 if ready else 503,
+    )
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+async def openapi_endpoint(request: Request) -> Response:
+    settings = runtime(request).settings
+    return JSON(openapi.document(settings.max_recipients, settings.max_body_bytes))
+
+
+ROUTES = [
+    Route(NOTIFICATIONS_PATH, send_notifications, methods=["POST"]),
+    Route("/healthz", healthz, methods=["GET"]),
+    Route("/readyz", readyz, methods=["GET"]),
+    Route("/metrics", metrics_endpoint, methods=["GET"]),
+    Route("/openapi.json", openapi_endpoint, methods=["GET"]),
+]
