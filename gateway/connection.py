@@ -23,6 +23,10 @@ SLOW_CONSUMER = 4009
 _CLOSE = object()  # queue sentinel: flush what is queued, then close
 
 
+class _Abandoned(Exception):
+    """The socket is being closed; stop resuming it."""
+
+
 class Connection:
     def __init__(
         self,
@@ -32,7 +36,9 @@ class Connection:
         fetch: Fetch,
         *,
         queue_size: int,
+        buffer_bytes: int,
         page_size: int,
+        drain_timeout: float = 30.0,
     ) -> None:
         self.websocket = websocket
         self.user_id = user_id
@@ -40,6 +46,11 @@ class Connection:
         self._fetch = fetch
         self._page_size = page_size
         self._queue: asyncio.Queue[object] = asyncio.Queue(queue_size)
+        self._queued_bytes = 0
+        self._buffer_bytes = buffer_bytes
+        self._drain_timeout = drain_timeout
+        self._drained = asyncio.Event()  # set while the queue holds under half the buffer
+        self._drained.set()
         self._held: dict[int, str] = {}  # live frames waiting for a sync or a gap to fill
         self._held_limit = queue_size
         self._overflowed = False
@@ -58,10 +69,19 @@ class Connection:
         """Queue one frame; a full queue means a slow consumer, which is disconnected."""
         if self.closing:
             return
+        size = len(text)
+        # One frame may exceed the buffer on its own (a large backlog page); two may not.
+        if self._queued_bytes and self._queued_bytes + size > self._buffer_bytes:
+            self.close(SLOW_CONSUMER, "slow consumer", flush=False)
+            return
         try:
             self._queue.put_nowait(text)
         except asyncio.QueueFull:
             self.close(SLOW_CONSUMER, "slow consumer", flush=False)
+            return
+        self._queued_bytes += size
+        if self._queued_bytes * 2 >= self._buffer_bytes:
+            self._drained.clear()
 
     def offer(self, seq: int, text: str) -> None:
         """A live `notification:new` frame from the user's channel."""
@@ -99,6 +119,9 @@ class Connection:
                 return
             assert isinstance(item, str)
             await self.websocket.send_text(item)
+            self._queued_bytes -= len(item)
+            if self._queued_bytes * 2 < self._buffer_bytes:
+                self._drained.set()
 
     # -- resume --------------------------------------------------------------------------
 
@@ -122,8 +145,8 @@ class Connection:
                 if not self._held:
                     break
                 self._skip_to_held()
-        except asyncio.CancelledError:
-            raise
+        except _Abandoned:
+            pass
         except Exception:
             logger.exception("resume failed for user %s", self.user_id)
             self.close(1011, "internal error", flush=False)
@@ -132,6 +155,7 @@ class Connection:
 
     async def _send_store_pages(self, initial: bool) -> None:
         while True:
+            await self._wait_drained()
             rows = await self._fetch(self.last_seq, self._page_size)
             more = len(rows) == self._page_size
             now = datetime.now(UTC)
@@ -142,6 +166,14 @@ class Connection:
                 self.last_seq = rows[-1].seq
             if not more:
                 return
+
+    async def _wait_drained(self) -> None:
+        """Backpressure for the backlog: page only as fast as the client reads."""
+        try:
+            await asyncio.wait_for(self._drained.wait(), self._drain_timeout)
+        except TimeoutError:
+            self.close(SLOW_CONSUMER, "slow consumer", flush=False)
+            raise _Abandoned from None
 
     def _release_held(self) -> None:
         for seq in [s for s in self._held if s <= self.last_seq]:

@@ -80,6 +80,7 @@ class Session:
             self.gateway.next_connection_id(),
             functools.partial(self.gateway.repo.backlog, claims.user_id),
             queue_size=self.settings.send_queue,
+            buffer_bytes=self.settings.send_buffer_bytes,
             page_size=self.settings.backlog_page,
         )
         await self.gateway.hub.add(conn)

@@ -20,6 +20,7 @@ class GatewaySettings:
     node_id: str = "gw-local"
     presence_ttl: float = 30.0
     send_queue: int = 1024
+    send_buffer_bytes: int = 1_048_576
     max_message_bytes: int = 65_536
     rate_per_second: float = 20.0
     rate_burst: int = 40
@@ -60,6 +61,7 @@ class GatewaySettings:
             node_id=env.string("TOCSIN_NODE_ID", _default_node_id()),
             presence_ttl=env.number("TOCSIN_PRESENCE_TTL", 30.0, 1.0, 3600.0),
             send_queue=env.integer("TOCSIN_WS_SEND_QUEUE", 1024, 8, 1_000_000),
+            send_buffer_bytes=env.integer("TOCSIN_WS_SEND_BUFFER", 1_048_576, 4096, 1_073_741_824),
             max_message_bytes=env.integer("TOCSIN_WS_MAX_MESSAGE", 65_536, 1024, 16_777_216),
             rate_per_second=env.number("TOCSIN_WS_RATE", 20.0, 0.1, 100_000.0),
             rate_burst=env.integer("TOCSIN_WS_BURST", 40, 1, 1_000_000),
