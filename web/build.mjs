@@ -1,0 +1,69 @@
+// Builds the browser bundles into dist/ (the npm package) and copies them to
+// ../gateway/static/ (served by the gateway under /static/). `node build.mjs --watch` rebuilds on change.
+import { cp, mkdir, readdir, rm } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import * as esbuild from "esbuild";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const dist = join(here, "dist");
+const staticDir = join(here, "..", "gateway", "static");
+const watch = process.argv.includes("--watch");
+
+/** The React bundle imports the client from ./tocsin.js instead of carrying a second copy. */
+const clientAsSibling = {
+  name: "client-as-sibling",
+  setup(build) {
+    build.onResolve({ filter: /\/client\/index\.js$/ }, () => ({ path: "./tocsin.js", external: true }));
+  },
+};
+
+const common = {
+  bundle: true,
+  format: "esm",
+  target: ["es2022", "chrome111", "firefox120", "safari17"],
+  sourcemap: "linked",
+  minify: !watch,
+  legalComments: "none",
+  logLevel: "info",
+  loader: { ".css": "text" },
+};
+
+const builds = [
+  { entryPoints: { tocsin: "src/client/index.ts" } },
+  {
+    entryPoints: { "tocsin-react": "src/react/index.ts" },
+    external: ["react", "react-dom", "react/jsx-runtime"],
+    jsx: "automatic",
+    plugins: [clientAsSibling],
+  },
+  { entryPoints: { "tocsin-bell": "src/element/index.ts" } },
+  {
+    entryPoints: { demo: "src/demo/main.tsx" },
+    jsx: "automatic",
+    define: { "process.env.NODE_ENV": '"production"' },
+    sourcemap: false,
+    // The demo (React bundled in) is for the gateway only, not part of the npm package.
+    outdir: staticDir,
+  },
+].map((options) => ({ ...common, outdir: dist, ...options }));
+
+async function copyStatic() {
+  await mkdir(staticDir, { recursive: true });
+  await cp(join(here, "src/ui/tocsin.css"), join(dist, "tocsin.css"));
+  await cp(join(here, "src/demo/demo.html"), join(staticDir, "demo.html"));
+  for (const name of await readdir(dist)) {
+    if (name !== "types") await cp(join(dist, name), join(staticDir, name));
+  }
+}
+
+await rm(dist, { recursive: true, force: true });
+if (watch) {
+  for (const options of builds) {
+    const ctx = await esbuild.context({ ...options, plugins: [...(options.plugins ?? []), { name: "copy", setup: (b) => b.onEnd(copyStatic) }] });
+    await ctx.watch();
+  }
+} else {
+  await Promise.all(builds.map((options) => esbuild.build(options)));
+  await copyStatic();
+}

@@ -1,0 +1,168 @@
+/** The demo page served by the gateway at /demo (demo mode only). */
+import { type ReactNode, useState } from "react";
+import { createRoot } from "react-dom/client";
+import { TocsinClient } from "../client/index.js";
+import "../element/tocsin-bell.js";
+import { iconFor } from "../ui/format.js";
+import { NotificationBell, Toaster, TocsinProvider, useNotifications } from "../react/index.js";
+
+interface DemoConfig {
+  userId: string;
+  token: string;
+  wsUrl: string;
+  apiBase: string;
+  types: string[];
+}
+
+type Theme = "auto" | "light" | "dark";
+
+const params = new URLSearchParams(location.search);
+const user = params.get("user") ?? "demo";
+const useElement = params.get("ui") === "element";
+
+async function fetchConfig(): Promise<DemoConfig> {
+  const response = await fetch(`/demo/config?user=${encodeURIComponent(user)}`);
+  if (!response.ok) throw new Error(`/demo/config answered ${response.status}`);
+  return (await response.json()) as DemoConfig;
+}
+
+async function send(type: string, count = 1): Promise<void> {
+  await fetch("/demo/send", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ user, type, count }),
+  });
+}
+
+function applyTheme(theme: Theme): void {
+  if (theme === "auto") document.documentElement.removeAttribute("data-theme");
+  else document.documentElement.setAttribute("data-theme", theme);
+}
+
+function SendPanel({ types }: { types: string[] }): ReactNode {
+  return (
+    <section className="card">
+      <h2>Send a sample notification</h2>
+      <div className="types">
+        {types.map((type) => (
+          <button key={type} type="button" data-type={type} onClick={() => void send(type)}>
+            <span className="icon" aria-hidden="true">
+              {iconFor(type)}
+            </span>
+            <code>{type}</code>
+          </button>
+        ))}
+      </div>
+    </section>
+  );
+}
+
+function Status(): ReactNode {
+  const { status, unreadCount, unseenCount, isLeader } = useNotifications();
+  return (
+    <span className="status" data-status={status} data-testid="status" data-leader={String(isLeader)}>
+      {status} · {unreadCount} unread · {unseenCount} unseen · {isLeader ? "socket in this tab" : "relayed"}
+    </span>
+  );
+}
+
+function ThemePicker({ theme, onChange }: { theme: Theme; onChange: (t: Theme) => void }): ReactNode {
+  return (
+    <label className="meta">
+      Theme{" "}
+      <select value={theme} onChange={(e) => onChange(e.target.value as Theme)} data-testid="theme">
+        <option value="auto">System</option>
+        <option value="light">Light</option>
+        <option value="dark">Dark</option>
+      </select>
+    </label>
+  );
+}
+
+function App({ config, client }: { config: DemoConfig; client: TocsinClient }): ReactNode {
+  const [theme, setTheme] = useState<Theme>((params.get("theme") as Theme | null) ?? "auto");
+  const change = (t: Theme): void => {
+    applyTheme(t);
+    setTheme(t);
+  };
+  return (
+    <TocsinProvider client={client}>
+      <header>
+        <h1>
+          Acme Shop<small>signed in as {config.userId}</small>
+        </h1>
+        <Status />
+        <ThemePicker theme={theme} onChange={change} />
+        <NotificationBell />
+      </header>
+      <main>
+        <SendPanel types={config.types} />
+        <p className="meta">
+          Open this page in several tabs: they share one WebSocket and every badge stays in step.
+        </p>
+      </main>
+      <Toaster />
+    </TocsinProvider>
+  );
+}
+
+function ElementApp({ config }: { config: DemoConfig }): ReactNode {
+  // The same bell as a web component, fed by a token provider property.
+  const ref = (el: HTMLElement | null): void => {
+    if (el && !(el as { tokenProvider?: unknown }).tokenProvider) {
+      (el as unknown as { tokenProvider: () => Promise<string> }).tokenProvider = async () => (await fetchConfig()).token;
+    }
+  };
+  return (
+    <>
+      <header>
+        <h1>
+          Acme Shop<small>signed in as {config.userId} · web component</small>
+        </h1>
+        <tocsin-bell ref={ref} gateway-url={config.wsUrl} api-base={config.apiBase} />
+      </header>
+      <main>
+        <SendPanel types={config.types} />
+      </main>
+    </>
+  );
+}
+
+declare module "react" {
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace JSX {
+    interface IntrinsicElements {
+      "tocsin-bell": React.DetailedHTMLProps<React.HTMLAttributes<HTMLElement>, HTMLElement> & {
+        "gateway-url"?: string;
+        "api-base"?: string;
+        count?: string;
+        theme?: string;
+      };
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  applyTheme((params.get("theme") as Theme | null) ?? "auto");
+  const config = await fetchConfig();
+  const root = createRoot(document.getElementById("root") as HTMLElement);
+  if (useElement) {
+    root.render(<ElementApp config={config} />);
+    return;
+  }
+  let first: string | null = config.token;
+  const client = new TocsinClient({
+    url: config.wsUrl,
+    apiBase: config.apiBase,
+    // The first token comes with the config; later refreshes fetch a new config.
+    token: async () => {
+      const token = first;
+      first = null;
+      return token ?? (await fetchConfig()).token;
+    },
+  });
+  (window as unknown as { tocsinDemo: unknown }).tocsinDemo = { client, config };
+  root.render(<App config={config} client={client} />);
+}
+
+void main();

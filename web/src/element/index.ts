@@ -1,0 +1,1 @@
+export { socketUrl, TocsinBellElement } from "./tocsin-bell.js";
