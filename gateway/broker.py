@@ -96,16 +96,30 @@ class Broker:
 
     async def _connect(self) -> None:
         pubsub = self._redis.pubsub()
-        await pubsub.subscribe(self._control)
-        self._pubsub = pubsub
-        self.connected.set()
-        self._heard = time.monotonic()
-        channels = self._channels()
-        for start in range(0, len(channels), _CHUNK):
+        channels = [self._control, *self._channels()]
+        await pubsub.subscribe(*channels[:_CHUNK])
+        for start in range(_CHUNK, len(channels), _CHUNK):
             await pubsub.subscribe(*channels[start : start + _CHUNK])
-        if channels:
-            logger.info("pub/sub connected; resubscribed %d users", len(channels))
+        await self._confirmed(pubsub, set(channels))
+        self._pubsub = pubsub
+        self._heard = time.monotonic()
+        self.connected.set()
+        if len(channels) > 1:
+            logger.info("pub/sub connected; resubscribed %d users", len(channels) - 1)
+        # Only now, with every subscription confirmed, may sockets re-read the store.
         self._on_recovered()
+
+    async def _confirmed(self, pubsub: PubSub, waiting: set[str]) -> None:
+        async with asyncio.timeout(self._confirm_timeout + len(waiting) / 1000):
+            while waiting:
+                message = await pubsub.get_message(timeout=self._confirm_timeout)
+                if message is None:
+                    continue
+                if message["type"] == "subscribe":
+                    channel = message["channel"]
+                    waiting.discard(channel.decode() if isinstance(channel, bytes) else channel)
+                else:
+                    self._handle(message)
 
     async def _disconnect(self) -> None:
         self.connected.clear()
