@@ -222,11 +222,13 @@ export class BellView {
 
   private showMore(): void {
     const snap = this.client.getSnapshot();
-    if (this.visible < snap.notifications.length) {
+    // Reveal one more step; when that reaches past what is held, fetch the next feed page and
+    // it appears in the revealed room as it arrives.
+    if (this.visible <= snap.notifications.length) {
       this.visible += this.options.pageSize ?? 20;
       this.render();
     }
-    if (this.visible >= snap.notifications.length && snap.hasMore && !snap.loadingMore) {
+    if (this.visible > snap.notifications.length && snap.hasMore && !snap.loadingMore) {
       void this.client.loadMore().catch(() => undefined);
     }
   }
