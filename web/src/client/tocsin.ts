@@ -117,7 +117,8 @@ export class TocsinClient {
     } else {
       this.becomeLeader();
     }
-    void this.loadMore();
+    // A failed first page leaves hasMore true: the bell retries it when scrolled.
+    void this.loadMore().catch(() => undefined);
   }
 
   stop(): void {
@@ -314,7 +315,8 @@ export class TocsinClient {
         this.afterSeqChange();
         if (this.isLeader) {
           clearTimeout(this.syncCountTimer);
-          this.syncCountTimer = setTimeout(() => void this.command({ type: "sync-count" }), SYNC_COUNT_DELAY_MS);
+          // Only on a live socket: a reconnect brings fresh counts in its welcome anyway.
+          this.syncCountTimer = setTimeout(() => this.connection?.send({ type: "sync-count" }), SYNC_COUNT_DELAY_MS);
         }
         break;
       }
