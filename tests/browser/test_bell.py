@@ -97,6 +97,7 @@ def test_older_pages_come_from_the_feed(servers: Servers, tabs: Tabs, user: str)
     servers.send_many(user, [f"Old {i:02d}" for i in range(1, 46)])
     first = tabs.open(servers, user)  # takes the undelivered backlog and acks it
     expect(badge(first)).to_have_text("45")
+    first.wait_for_timeout(1_000)  # its cumulative ack reaches the server
     first.close()
     fresh = tabs.context.browser
     assert fresh is not None

@@ -86,7 +86,9 @@ export class BellView {
     host.append(this.root);
 
     this.on(this.button, "click", () => this.setOpen(!this.open));
-    this.on(this.markAll, "click", () => void this.client.markAllAsRead().catch(() => undefined));
+    this.on(this.markAll, "click", () => {
+      if (this.client.getSnapshot().unreadCount > 0) void this.client.markAllAsRead().catch(() => undefined);
+    });
     this.on(this.list, "scroll", () => this.maybeShowMore());
     this.on(this.list, "click", (event) => this.onItemClick(event as MouseEvent));
     this.on(this.root, "keydown", (event) => this.onKeyDown(event as KeyboardEvent));
@@ -98,6 +100,11 @@ export class BellView {
       if (this.open && !event.composedPath().includes(this.root)) this.setOpen(false, false);
     };
     this.on(document, "pointerdown", outside);
+    // Escape still closes when focus fell out of the bell (e.g. to <body> after a re-render).
+    this.on(document, "keydown", (event) => {
+      const key = event as KeyboardEvent;
+      if (this.open && key.key === "Escape" && !key.composedPath().includes(this.root)) this.setOpen(false);
+    });
 
     this.unsubscribe = client.subscribe(() => this.queueRender());
     this.render();
@@ -157,7 +164,8 @@ export class BellView {
     this.button.setAttribute("aria-label", bellLabel(count, mode));
     this.root.dataset["status"] = snap.status;
     setText(this.statusEl, statusText(snap));
-    this.markAll.disabled = snap.unreadCount === 0;
+    // aria-disabled, not disabled: a disabled button drops keyboard focus to <body>.
+    this.markAll.setAttribute("aria-disabled", String(snap.unreadCount === 0));
     if (this.open) this.renderList(snap);
   }
 
