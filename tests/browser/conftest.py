@@ -89,7 +89,7 @@ class Servers:
 
     def send(self, user: str, kind: str, title: str, body: str = "", **extra: object) -> None:
         with tocsin_client.Client(self.dispatcher_url, PRODUCER_KEY) as client:
-            client.send(user, kind, title, body, **extra)  # type: ignore[arg-type]
+            client.send(user, kind, title, body, **extra)
 
     def send_many(self, user: str, titles: list[str], kind: str = "message:received") -> None:
         with tocsin_client.Client(self.dispatcher_url, PRODUCER_KEY) as client:

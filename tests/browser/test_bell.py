@@ -6,7 +6,7 @@ import re
 import time
 from pathlib import Path
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import FloatRect, Page, expect
 
 from tests.browser.conftest import Servers, Tabs
 from tests.browser.helpers import BELL, ITEM, TOAST, badge, bell, items
@@ -188,7 +188,7 @@ def test_screenshots(servers: Servers, tabs: Tabs, user: str, screenshots: Path)
     page.screenshot(path=screenshots / "toast-light.png")
     page.locator(".tocsin-toast__close").evaluate_all("els => els.forEach(e => e.click())")
 
-    header = {"x": 500, "y": 0, "width": 600, "height": 600}
+    header: FloatRect = {"x": 500, "y": 0, "width": 600, "height": 600}
     page.screenshot(path=screenshots / "bell-closed-light.png", clip=header)
     bell(page).click()
     expect(items(page)).to_have_count(3)
