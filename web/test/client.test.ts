@@ -226,3 +226,40 @@ describe("TocsinClient over a socket", () => {
     expect(client.getSnapshot().unreadCount).toBe(0);
   });
 });
+
+describe("heartbeat", () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+    FakeSocket.all = [];
+    vi.stubGlobal("WebSocket", FakeSocket);
+    vi.stubGlobal(
+      "fetch",
+      vi.fn(async () => new Response(JSON.stringify({ notifications: [], nextCursor: null, unreadCount: 0, unseenCount: 0 }))),
+    );
+  });
+
+  afterEach(() => {
+    vi.useRealTimers();
+    vi.unstubAllGlobals();
+  });
+
+  it("pings a silent socket and drops it only when the pong never comes", async () => {
+    const client = new TocsinClient({ url: "ws://gw.test/v1/ws", singleSocket: false, token: "t" });
+    void client.start();
+    await flush();
+    const socket = latest();
+    socket.open();
+    socket.receive(welcome(0));
+    socket.receive({ type: "notifications:batch", notifications: [], more: false });
+    await vi.advanceTimersByTimeAsync(30_000);
+    const ping = socket.sent.find((f) => f.type === "ping");
+    expect(ping).toBeDefined();
+    socket.receive({ type: "pong", t: 1 });
+    await vi.advanceTimersByTimeAsync(15_000);
+    expect(FakeSocket.all.length).toBe(1);
+    // now nothing answers
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(FakeSocket.all.length).toBeGreaterThan(1);
+    client.stop();
+  });
+});

@@ -231,14 +231,19 @@ export class Connection {
   private startHeartbeat(heartbeatMs: number): void {
     clearInterval(this.heartbeatTimer);
     const interval = heartbeatMs > 0 ? heartbeatMs : 25_000;
+    let pingSentAt: number | null = null;
     this.heartbeatTimer = setInterval(() => {
-      const silent = Date.now() - this.lastFrameAt;
-      if (silent > interval + PONG_GRACE_MS) {
-        // No frame and no pong: the path is dead even if the socket does not know it yet.
-        this.drop();
-        this.schedule(this.network.next());
-      } else if (silent >= interval) {
-        this.send({ type: "ping", t: Date.now() });
+      const now = Date.now();
+      if (pingSentAt !== null && this.lastFrameAt < pingSentAt) {
+        // Judge only a ping that had time for its pong: a hidden tab's throttled timers may
+        // fire a minute late, which alone says nothing about the socket.
+        if (now - pingSentAt > PONG_GRACE_MS) {
+          this.drop();
+          this.schedule(this.network.next());
+        }
+      } else if (now - this.lastFrameAt >= interval) {
+        pingSentAt = now;
+        this.send({ type: "ping", t: now });
       }
     }, Math.min(interval, PONG_GRACE_MS));
   }
