@@ -119,6 +119,21 @@ describe("TocsinClient over a socket", () => {
     expect(socket.sent.filter((f) => f.type === "ack")).toEqual([{ type: "ack", seq: 3 }]);
   });
 
+  it("announces a backlog even when the feed page loaded those notifications first", async () => {
+    vi.stubGlobal(
+      "fetch",
+      vi.fn(async () => new Response(JSON.stringify({ notifications: [note(3), note(2), note(1)], nextCursor: null, unreadCount: 3, unseenCount: 3 }))),
+    );
+    const batches: Array<[number[], string]> = [];
+    client.onNotifications((list, source) => batches.push([list.map((n) => n.seq), source]));
+    void client.start();
+    await flush();
+    expect(client.getSnapshot().notifications.length).toBe(3);
+    const socket = await connect(3, [1, 2, 3], 3);
+    socket.receive({ type: "notifications:batch", notifications: [note(3)], more: false });
+    expect(batches).toEqual([[[1, 2, 3], "batch"]]);
+  });
+
   it("resumes after a drop with hello.lastSeq and shows nothing twice", async () => {
     const seen: number[] = [];
     client.onNotifications((list) => seen.push(...list.map((n) => n.seq)));

@@ -48,6 +48,7 @@ export interface TocsinSnapshot {
 type NotificationListener = (notifications: Notification[], source: NotificationSource) => void;
 
 const ACK_DELAY_MS = 200;
+const MAX_ANNOUNCED = 5_000;
 /** After live notifications, ask the server for its counts once things are quiet. */
 const SYNC_COUNT_DELAY_MS = 2_000;
 
@@ -81,6 +82,12 @@ export class TocsinClient {
   private gapTimer: ReturnType<typeof setTimeout> | undefined;
   private syncCountTimer: ReturnType<typeof setTimeout> | undefined;
   private expiryTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /**
+   * Ids already reported to onNotifications listeners. Separate from the state: a feed page may
+   * load a notification before the socket's backlog delivers it, and it is still news.
+   */
+  private readonly announced = new Set<string>();
 
   private readonly listeners = new Set<() => void>();
   private readonly notificationListeners = new Set<NotificationListener>();
@@ -297,21 +304,22 @@ export class TocsinClient {
         this.state.applyServerCounts(frame);
         break;
       case "notifications:batch": {
-        this.batchAdded.push(...this.state.add(frame.notifications));
+        this.state.add(frame.notifications);
+        this.batchAdded.push(...frame.notifications);
         for (const n of frame.notifications) this.batchMax = Math.max(this.batchMax ?? 0, n.seq);
         if (!frame.more) {
           const top = maxOf(this.welcomeLastSeq, this.batchMax);
           this.state.coverUpTo(top);
-          const added = this.batchAdded;
+          const delivered = this.batchAdded;
           this.batchAdded = [];
-          if (added.length) this.emit(added, "batch");
+          this.emit(delivered, "batch");
           this.afterSeqChange();
         }
         break;
       }
       case "notification:new": {
-        const added = this.state.add([frame.notification], { live: true });
-        if (added.length) this.emit(added, "live");
+        this.state.add([frame.notification], { live: true });
+        this.emit([frame.notification], "live");
         this.afterSeqChange();
         if (this.isLeader) {
           clearTimeout(this.syncCountTimer);
@@ -380,6 +388,7 @@ export class TocsinClient {
       case "sync":
         if (message.to === this.tabId && !this.isLeader) {
           this.state.importSync(message.payload);
+          this.markAnnounced(message.payload.notifications); // the leader's tab already showed them
           this.socketCounts = true;
           this.setStatus(message.status);
           this.changed();
@@ -411,7 +420,19 @@ export class TocsinClient {
   }
 
   private emit(notifications: Notification[], source: NotificationSource): void {
-    for (const listener of this.notificationListeners) listener(notifications, source);
+    const fresh = notifications.filter((n) => !this.announced.has(n.id));
+    if (fresh.length === 0) return;
+    this.markAnnounced(fresh);
+    for (const listener of this.notificationListeners) listener(fresh, source);
+  }
+
+  private markAnnounced(notifications: readonly Notification[]): void {
+    for (const n of notifications) this.announced.add(n.id);
+    // Bounded: the oldest ids leave first (a Set iterates in insertion order).
+    for (const id of this.announced) {
+      if (this.announced.size <= MAX_ANNOUNCED) break;
+      this.announced.delete(id);
+    }
   }
 
   private setStatus(status: ConnectionStatus): void {

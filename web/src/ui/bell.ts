@@ -38,6 +38,7 @@ export class BellView {
   private open = false;
   private visible: number;
   private renderQueued = false;
+  private fillFailed = false;
   private clock: ReturnType<typeof setInterval> | undefined;
 
   constructor(
@@ -166,7 +167,10 @@ export class BellView {
     setText(this.statusEl, statusText(snap));
     // aria-disabled, not disabled: a disabled button drops keyboard focus to <body>.
     this.markAll.setAttribute("aria-disabled", String(snap.unreadCount === 0));
-    if (this.open) this.renderList(snap);
+    if (this.open) {
+      this.renderList(snap);
+      this.fill(snap);
+    }
   }
 
   private renderList(snap: TocsinSnapshot): void {
@@ -236,9 +240,21 @@ export class BellView {
       this.visible += this.options.pageSize ?? 20;
       this.render();
     }
-    if (this.visible > snap.notifications.length && snap.hasMore && !snap.loadingMore) {
-      void this.client.loadMore().catch(() => undefined);
-    }
+    this.fillFailed = false;
+    this.fill(this.client.getSnapshot());
+  }
+
+  /**
+   * Fetches feed pages until the revealed room is filled or the feed ends. A page can bring only
+   * notifications already held (the live backlog got there first); without this the list would
+   * not grow, no scroll event would follow, and older pages would stay out of reach.
+   */
+  private fill(snap: TocsinSnapshot): void {
+    if (!this.open || this.fillFailed || snap.loadingMore || !snap.hasMore) return;
+    if (this.visible <= snap.notifications.length) return;
+    this.client.loadMore().catch(() => {
+      this.fillFailed = true; // wait for the next scroll rather than retrying in a loop
+    });
   }
 
   private onItemClick(event: MouseEvent): void {
