@@ -212,4 +212,43 @@ def test_screenshots(servers: Servers, tabs: Tabs, user: str, screenshots: Path)
     empty = tabs.open(servers, empty_user, "&theme=light")
     bell(empty).click()
     expect(empty.locator(".tocsin-bell__empty")).to_be_visible()
+    empty.wait_for_timeout(300)  # the panel's fade-in
     empty.screenshot(path=screenshots / "bell-empty-light.png", clip=header)
+
+
+def panel_background(page: Page) -> str:
+    return str(
+        page.locator(".tocsin-bell__panel").evaluate("el => getComputedStyle(el).backgroundColor")
+    )
+
+
+def test_theme_follows_the_system_and_data_theme_overrides_it(
+    servers: Servers, tabs: Tabs, user: str
+) -> None:
+    page = tabs.open(servers, user)
+    bell(page).click()
+    page.emulate_media(color_scheme="light")
+    light = panel_background(page)
+    page.emulate_media(color_scheme="dark")
+    dark = panel_background(page)
+    assert light == "rgb(255, 255, 255)"
+    assert dark != light
+    page.evaluate("() => document.documentElement.setAttribute('data-theme', 'light')")
+    assert panel_background(page) == light  # the override beats prefers-color-scheme
+    page.emulate_media(color_scheme="light")
+    page.evaluate("() => document.documentElement.setAttribute('data-theme', 'dark')")
+    assert panel_background(page) == dark
+
+
+def test_reduced_motion_turns_animations_off(servers: Servers, tabs: Tabs, user: str) -> None:
+    page = tabs.open(servers, user)
+    page.emulate_media(reduced_motion="reduce")
+    servers.send(user, "task:assigned", "Quietly", "")
+    toast = page.locator(TOAST)
+    expect(toast).to_be_visible()
+    assert toast.evaluate("el => getComputedStyle(el).animationName") == "none"
+    page.emulate_media(reduced_motion="no-preference")
+    servers.send(user, "task:assigned", "With motion", "")
+    moving = page.locator(TOAST).filter(has_text="With motion")
+    expect(moving).to_be_visible()
+    assert moving.evaluate("el => getComputedStyle(el).animationName") == "tocsin-slide"
