@@ -60,7 +60,7 @@ def test_marking_read_in_one_tab_updates_the_other(servers: Servers, tabs: Tabs,
     expect(badge(a)).to_be_hidden()
     expect(badge(b)).to_be_hidden(timeout=2_000)
     expect(b.locator(".tocsin-item--unread")).to_have_count(0)
-    # the server agrees, and the badge does not drift back once optimism expires
+    # the server agrees, and no late frame brings the badge back
     assert servers.unread_count(user) == 0
     b.wait_for_timeout(1_000)
     expect(badge(b)).to_be_hidden()
