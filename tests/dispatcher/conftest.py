@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 
-import asyncpg
 import httpx
 import pytest
 
@@ -28,11 +27,3 @@ def dispatcher_url(settings: DispatcherSettings) -> Iterator[str]:
 async def http(dispatcher_url: str) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=dispatcher_url, headers=AUTH, timeout=10) as client:
         yield client
-
-
-async def count_rows(pool: asyncpg.Pool, *user_ids: str) -> int:
-    value = await pool.fetchval(
-        "SELECT count(*) FROM tocsin_notifications WHERE user_id = ANY($1::text[])",
-        list(user_ids),
-    )
-    return int(value)

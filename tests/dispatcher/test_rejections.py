@@ -10,8 +10,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.dispatcher.conftest import count_rows
-from tests.dispatcher.support import MAX_BODY_BYTES, MAX_RECIPIENTS, new_user
+from tests.dispatcher.support import MAX_BODY_BYTES, MAX_RECIPIENTS, count_rows, new_user
 
 Mutation = Callable[[dict[str, Any], str], dict[str, Any]]
 

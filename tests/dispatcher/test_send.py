@@ -11,8 +11,7 @@ import httpx
 import redis.asyncio as aioredis
 
 from shared import keys, serialization
-from tests.dispatcher.conftest import count_rows
-from tests.dispatcher.support import new_user
+from tests.dispatcher.support import count_rows, new_user
 
 SENTINEL = b"sentinel"
 
