@@ -27,7 +27,7 @@ def _read_request(conn: socket.socket) -> bytes:
         if not chunk:
             break
         body += chunk
-    return data
+    return head + b"\r\n\r\n" + body
 
 
 class FlakyProxy:
@@ -73,8 +73,8 @@ class FlakyProxy:
             upstream.sendall(request)
             upstream.recv(1)  # the server committed and began to answer
             upstream.close()
-        conn.close()
         self.dropped.set()
+        conn.close()
 
     def _forward(self, conn: socket.socket) -> None:
         upstream = self._upstream()

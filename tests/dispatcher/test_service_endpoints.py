@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import httpx
+import pytest
+from starlette.applications import Starlette
 from starlette.routing import Route
 
 from dispatcher import validation
+from dispatcher.app import app_from_env
 from dispatcher.routes import ROUTES
+from shared.config import ConfigError
 from tests.dispatcher.support import MAX_BODY_BYTES, MAX_RECIPIENTS, new_user
 
 
@@ -49,3 +53,13 @@ async def test_openapi_describes_every_route_and_the_real_limits(
         str(MAX_BODY_BYTES)
         in doc["paths"]["/v1/notifications"]["post"]["responses"]["413"]["description"]
     )
+
+
+def test_app_from_env_reads_the_dispatcher_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u@127.0.0.1:1/db")
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
+    monkeypatch.setenv("TOCSIN_PRODUCER_KEYS", "k" * 16)
+    assert isinstance(app_from_env(), Starlette)
+    monkeypatch.setenv("TOCSIN_PRODUCER_KEYS", "short")
+    with pytest.raises(ConfigError, match="TOCSIN_PRODUCER_KEYS"):
+        app_from_env()
