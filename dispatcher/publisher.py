@@ -28,8 +28,7 @@ class Publisher:
         self.timeout = timeout
 
     async def publish(self, stored: Sequence[Stored]) -> int:
-        """Publish each newly created notification once; replays are skipped. Returns the count
-        published; never raises for Redis trouble and never takes longer than `timeout`."""
+        """Publish each new notification (not replays); never raises for Redis, never hangs."""
         fresh = [s.notification for s in stored if s.created]
         published = 0
         try:

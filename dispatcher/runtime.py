@@ -73,8 +73,8 @@ def _down(backend: str, exc: BaseException) -> str:
 
 
 async def open_pool(store: StoreSettings) -> asyncpg.Pool:
-    """A pool; if PostgreSQL is down at start-up, an empty one that connects on first use,
-    so the process still starts, reports not ready, and recovers by itself."""
+    """The pool; empty (connecting on first use) if PostgreSQL is down at start-up."""
+    # So the process still starts, reports not ready, and recovers by itself.
     try:
         return await create_pool(
             store.database_url, store.pool_min, store.pool_max, DB_CONNECT_TIMEOUT
