@@ -1,0 +1,1 @@
+"""The `tocsin` command line: run, gateway, dispatcher, migrate, send, token."""
