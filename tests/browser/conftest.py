@@ -87,9 +87,11 @@ class Servers:
                 total += float(match.group(2))
         return int(total)
 
-    def send(self, user: str, kind: str, title: str, body: str = "", **extra: object) -> None:
+    def send(
+        self, user: str, kind: str, title: str, body: str = "", action_url: str | None = None
+    ) -> None:
         with tocsin_client.Client(self.dispatcher_url, PRODUCER_KEY) as client:
-            client.send(user, kind, title, body, **extra)
+            client.send(user, kind, title, body, action_url=action_url)
 
     def send_many(self, user: str, titles: list[str], kind: str = "message:received") -> None:
         with tocsin_client.Client(self.dispatcher_url, PRODUCER_KEY) as client:
