@@ -1,0 +1,56 @@
+# `make run` and `make test` are all a fresh machine needs (Python >= 3.11; Node.js for the
+# browser client when web/ is present). Installs are stamped, so repeating them is instant.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.tocsin-installed
+
+WEB := $(wildcard web/package.json)
+ifneq ($(WEB),)
+WEB_DEPS := web/node_modules/.tocsin-installed
+WEB_BUILD := gateway/static/.tocsin-built
+WEB_SOURCES := $(shell find web/src -type f) web/build.mjs web/package.json
+endif
+
+.PHONY: all install run test lint format mypy
+
+all: lint mypy test
+
+install: $(STAMP) $(WEB_BUILD)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+$(WEB_DEPS): web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	touch $@
+
+$(WEB_BUILD): $(WEB_DEPS) $(WEB_SOURCES)
+	cd web && npm run build
+	touch $@
+
+run: install
+	$(BIN)/tocsin run
+
+test: install
+	$(BIN)/pytest
+ifneq ($(WEB),)
+	cd web && npm test
+endif
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+mypy: $(STAMP)
+	$(BIN)/mypy
