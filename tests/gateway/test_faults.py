@@ -174,3 +174,35 @@ async def test_slow_consumer_is_disconnected_and_memory_stays_bounded(
         await ws.close()
     finally:
         cluster.stop()
+
+
+async def test_sigterm_drains_with_jittered_reconnects_and_withdraws_presence(
+    database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    env = {**cluster_env(database_url, redis_url), "TOCSIN_PRESENCE_TTL": "60"}
+    env["TOCSIN_RECONNECT_SPREAD"] = "5"
+    cluster = Cluster(env, tmp_path).start(gateways=1)
+    user = new_user()
+    tabs = [Tab([cluster.ws_url(0)], token(user), reconnect=False) for _ in range(8)]
+    redis = aioredis.Redis.from_url(redis_url)
+    try:
+        await asyncio.gather(*(tab.start() for tab in tabs))
+        assert await online_nodes(redis, user) == ["gw0"]
+        started = time.monotonic()
+        code = await asyncio.to_thread(cluster.gateways[0].terminate, 20)
+        # uvicorn re-raises the captured SIGTERM once its graceful shutdown is complete.
+        assert code in (0, -15)
+        assert "Application shutdown complete" in cluster.gateways[0].log()
+        assert time.monotonic() - started < 15
+        delays = []
+        for tab in tabs:
+            await tab.wait(lambda t=tab: bool(t.close_codes))  # type: ignore[misc]
+            assert tab.close_codes == [1012]
+            delays += [e["delayMs"] for e in tab.events if e["type"] == "reconnect"]
+        assert len(delays) == 8 and all(0 <= d <= 5000 for d in delays)
+        assert len(set(delays)) > 1  # jittered, not one thundering herd
+        assert await online_nodes(redis, user) == []  # withdrawn at once, not after 60 s
+    finally:
+        await asyncio.gather(*(tab.stop() for tab in tabs))
+        cluster.stop()
+        await redis.aclose()

@@ -22,11 +22,13 @@ class Tab:
         last_seq: int | None = None,
         origin: str | None = None,
         reconnect: bool = True,
+        ack: bool = True,
     ) -> None:
         self.urls = urls
         self.token = token
         self.origin = origin
         self.reconnect = reconnect
+        self.ack = ack
         self.cursor = last_seq  # None: brand-new client
         self.notifications: dict[int, dict[str, Any]] = {}
         self.arrivals: list[int] = []  # seqs in arrival order, duplicates included
@@ -100,6 +102,7 @@ class Tab:
                     await self._handle(json.loads(raw))
             finally:
                 self.close_codes.append(ws.close_code)
+                await self._notify()
 
     async def _handle(self, frame: dict[str, Any]) -> None:
         kind = frame["type"]
@@ -113,8 +116,11 @@ class Tab:
             self.welcomes.append(frame)
         else:
             self.events.append(frame)
-        if kind in ("notification:new", "notifications:batch"):
+        if self.ack and kind in ("notification:new", "notifications:batch"):
             await self._ws.send(json.dumps({"type": "ack", "seq": self.contiguous}))
+        await self._notify()
+
+    async def _notify(self) -> None:
         async with self._changed:
             self._changed.notify_all()
 
