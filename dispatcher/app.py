@@ -10,20 +10,20 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from dispatcher.responses import error
 from dispatcher.routes import ROUTES
 from dispatcher.runtime import Runtime, running
 from shared.config import DispatcherSettings
+from shared.http import error_response
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    return error(exc.status_code, code, exc.detail, headers=exc.headers)
+    return error_response(exc.status_code, code, exc.detail, headers=exc.headers)
 
 
 async def internal_error(request: Request, exc: Exception) -> Response:
-    return error(500, "internal_error", "unexpected server error")
+    return error_response(500, "internal_error", "unexpected server error")
 
 
 def create_app(settings: DispatcherSettings) -> Starlette:

@@ -1,33 +1,11 @@
-"""JSON answers (encoded with orjson) and the one error shape every route uses."""
+"""Producer-API rejections: the shared error shape, counted by status."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
-from starlette.responses import JSONResponse
-
-from shared import metrics, serialization
-
-
-class JSON(JSONResponse):
-    def render(self, content: Any) -> bytes:
-        return serialization.dumps(content)
-
-
-def error(
-    status: int,
-    code: str,
-    message: str,
-    *,
-    fields: Sequence[Mapping[str, str]] | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> JSON:
-    """`{"error": {"code", "message", "fields"?}}` with the given status."""
-    detail: dict[str, Any] = {"code": code, "message": message}
-    if fields is not None:
-        detail["fields"] = list(fields)
-    return JSON({"error": detail}, status_code=status, headers=headers)
+from shared import metrics
+from shared.http import JSONResponse, error_response
 
 
 def reject(
@@ -37,7 +15,7 @@ def reject(
     *,
     fields: Sequence[Mapping[str, str]] | None = None,
     headers: Mapping[str, str] | None = None,
-) -> JSON:
+) -> JSONResponse:
     """An error answer to a producer request, counted by status."""
     metrics.REQUESTS_REJECTED.labels(status=str(status)).inc()
-    return error(status, code, message, fields=fields, headers=headers)
+    return error_response(status, code, message, fields=fields, headers=headers)

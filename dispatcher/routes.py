@@ -12,11 +12,12 @@ from starlette.routing import Route
 
 from dispatcher import openapi
 from dispatcher.body import BadBody, BodyTooLarge, read_body
-from dispatcher.responses import JSON, reject
+from dispatcher.responses import reject
 from dispatcher.runtime import STORE_ERRORS, Runtime
 from dispatcher.validation import Submission, ValidationFailed, validate
 from shared import metrics, serialization
 from shared.auth import bearer_token, producer_key_ok
+from shared.http import JSONResponse
 from shared.models import Stored
 
 logger = logging.getLogger("tocsin.dispatcher")
@@ -100,17 +101,17 @@ def accepted(kind: str, stored: Sequence[Stored]) -> Response:
         }
         for s in stored
     ]
-    return JSON({"notifications": items}, status_code=201 if created else 200)
+    return JSONResponse({"notifications": items}, status_code=201 if created else 200)
 
 
 async def healthz(request: Request) -> Response:
-    return JSON({"status": "ok"})
+    return JSONResponse({"status": "ok"})
 
 
 async def readyz(request: Request) -> Response:
     checks = await runtime(request).probe()
     ready = all(state == "ok" for state in checks.values())
-    return JSON(
+    return JSONResponse(
         {"status": "ready" if ready else "unavailable", "checks": checks},
         status_code=200 if ready else 503,
     )
@@ -122,7 +123,7 @@ async def metrics_endpoint(request: Request) -> Response:
 
 async def openapi_endpoint(request: Request) -> Response:
     settings = runtime(request).settings
-    return JSON(openapi.document(settings.max_recipients, settings.max_body_bytes))
+    return JSONResponse(openapi.document(settings.max_recipients, settings.max_body_bytes))
 
 
 ROUTES = [
