@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -46,3 +48,15 @@ def environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     data = tmp_path / "data"
     monkeypatch.setenv("TOCSIN_DATA_DIR", str(data))
     return data
+
+
+@pytest.fixture
+def scratch() -> Iterator[Path]:
+    """A folder for an embedded PostgreSQL, outside pytest's base temp folder.
+
+    Running as root, PostgreSQL runs as the `pgserver` user and must traverse the folder's
+    parents; pytest (in any concurrent session) resets its base folder to mode 700.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="tocsin-cli-"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)

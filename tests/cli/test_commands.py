@@ -12,6 +12,7 @@ from shared.auth import verify_user_token
 from shared.config import JwtSettings
 from tests.cli.conftest import clean_environ, tocsin
 from tests.conftest import JWT_SECRET, PRODUCER_KEY
+from tests.dispatcher.support import count_rows, new_user
 from tests.support.processes import ServerProcess, spawn
 from tests.support.services import free_port
 from tocsin import secrets_store
@@ -147,15 +148,19 @@ async def test_send_through_the_client(
 ) -> None:
     monkeypatch.setenv("TOCSIN_DISPATCHER_URL", dispatcher.url)
     monkeypatch.setenv("TOCSIN_PRODUCER_KEYS", PRODUCER_KEY)
-    argv = ["send", "--user", "cli-a", "--user", "cli-b", "--type", "task:assigned"]
-    argv += ["--title", "Review", "--data", '{"n": 1}', "--idempotency-key", "cli-1"]
+    a, b = new_user(), new_user()
+    argv = ["send", "--user", a, "--user", b, "--type", "task:assigned", "--title", "Review"]
+    argv += ["--data", '{"n": 1}', "--idempotency-key", f"cli-{a}"]
     assert main(argv) == 0
     assert main(argv) == 0  # a retry with the same key stores nothing new
     out = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in out] == ["sent", "sent", "already", "already"]
-    assert "user=cli-a  seq=1" in out[0] and "user=cli-b  seq=1" in out[1]
-    rows = await pool.fetch("SELECT user_id, data FROM tocsin_notifications ORDER BY user_id")
-    assert [(r["user_id"], r["data"]) for r in rows] == [("cli-a", {"n": 1}), ("cli-b", {"n": 1})]
+    assert f"user={a}  seq=1" in out[0] and f"user={b}  seq=1" in out[1]
+    rows = await pool.fetch(
+        "SELECT user_id, data FROM tocsin_notifications WHERE user_id = ANY($1) ORDER BY seq",
+        [a, b],
+    )
+    assert sorted((r["user_id"], r["data"]["n"]) for r in rows) == sorted([(a, 1), (b, 1)])
 
 
 async def test_send_refused_exits_1_with_the_server_message(
@@ -166,14 +171,15 @@ async def test_send_refused_exits_1_with_the_server_message(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("TOCSIN_DISPATCHER_URL", dispatcher.url)
+    user = new_user()
     monkeypatch.setenv("TOCSIN_PRODUCER_KEY", "not-a-configured-key")
-    assert main(["send", "--user", "u", "--type", "a:b", "--title", "t"]) == 1
+    assert main(["send", "--user", user, "--type", "a:b", "--title", "t"]) == 1
     assert "403 forbidden" in capsys.readouterr().err
     monkeypatch.setenv("TOCSIN_PRODUCER_KEY", PRODUCER_KEY)
-    assert main(["send", "--user", "u", "--type", "Not A Type", "--title", "t"]) == 1
+    assert main(["send", "--user", user, "--type", "Not A Type", "--title", "t"]) == 1
     err = capsys.readouterr().err
     assert "422 validation_error" in err and "type" in err
-    assert await pool.fetchval("SELECT count(*) FROM tocsin_notifications") == 0
+    assert await count_rows(pool, user) == 0
 
 
 def test_send_without_a_key_names_the_variable(

@@ -20,8 +20,8 @@ async def query(url: str, sql: str) -> object:
         await conn.close()
 
 
-def test_postgres_starts_keeps_data_and_stops(tmp_path: Path) -> None:
-    server = start_postgres(tmp_path)
+def test_postgres_starts_keeps_data_and_stops(scratch: Path) -> None:
+    server = start_postgres(scratch)
     try:
         assert server.url.startswith("postgresql://") and server.pid is not None
         asyncio.run(query(server.url, "CREATE TABLE kept AS SELECT 42 AS answer"))
@@ -29,7 +29,7 @@ def test_postgres_starts_keeps_data_and_stops(tmp_path: Path) -> None:
         server.stop()
     server.stop()  # idempotent
     assert wait_gone(server.pid, 10)
-    again = start_postgres(tmp_path)
+    again = start_postgres(scratch)
     try:
         assert again.pid != server.pid
         assert asyncio.run(query(again.url, "SELECT answer FROM kept")) == 42

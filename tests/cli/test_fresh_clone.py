@@ -147,12 +147,12 @@ def _safe_pids(node: Node) -> list[int]:
 
 @pytest.mark.timeout(300)
 def test_make_run_from_a_fresh_clone_keeps_notifications_across_restarts(
-    clone: Path, tmp_path: Path, nodes: list[Node]
+    clone: Path, tmp_path: Path, scratch: Path, nodes: list[Node]
 ) -> None:
     env = clean_environ(
         PYTHONPATH=str(clone),
         PYTHONUNBUFFERED="1",
-        TOCSIN_DATA_DIR=str(tmp_path / "data"),
+        TOCSIN_DATA_DIR=str(scratch / "data"),
         TOCSIN_GATEWAY_PORT=str(free_port()),
         TOCSIN_DISPATCHER_PORT=str(free_port()),
     )
