@@ -126,7 +126,8 @@ def _start(env_base: dict[str, str], log_dir: Path) -> Servers:
 
 @pytest.fixture(scope="session")
 def session_env(database_url: str, redis_url: str) -> dict[str, str]:
-    # Same as tests/conftest.py's env_base, which is function-scoped.
+    # Same as tests/conftest.py's env_base, which is function-scoped. The servers, Playwright
+    # and the browser are package-scoped: they stop before the async test packages run.
     from tests.conftest import JWT_SECRET
 
     return {
@@ -137,7 +138,7 @@ def session_env(database_url: str, redis_url: str) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def servers(
     session_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Servers]:
@@ -154,13 +155,13 @@ def own_servers(env_base: dict[str, str], tmp_path: Path) -> Iterator[Servers]:
     servers.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as pw:
         yield pw
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     if not Path(CHROMIUM).is_file():
         pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set TOCSIN_CHROMIUM)")
@@ -208,7 +209,7 @@ def user() -> str:
     return f"browser-{uuid.uuid4().hex[:10]}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def screenshots() -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS
