@@ -69,7 +69,8 @@ async def test_kill_9_gateway_under_stream_loses_nothing_and_leaves_no_ghost(
             await tab.wait_seq(120, within=20)
             assert sorted(tab.notifications) == seqs
             assert tab.duplicates == 0
-        assert tabs[1].connections == 2  # it moved to another node
+        assert tabs[1].connections >= 2  # it moved to another node
+        assert all(4008 not in tab.close_codes for tab in tabs)
         await asyncio.sleep(2.5)  # presence TTL
         assert sorted(await online_nodes(redis, user)) == ["gw0", "gw2"]
     finally:
@@ -160,10 +161,10 @@ async def test_slow_consumer_is_disconnected_and_memory_stays_bounded(
         ws = await websockets.connect(cluster.ws_url(0), max_queue=1, open_timeout=5)
         await ws.send(f'{{"type":"hello","v":1,"token":"{token(user)}"}}')
         before = rss_kib(gateway.pid)
-        body = "x" * 4000
+        body, data = "x" * 4000, {"pad": "y" * 15_000}
         async with cluster.client() as client:
-            for i in range(1500):  # ~6 MB to a client that never reads
-                await client.send(user, "system:alert", f"big {i}", body)
+            for i in range(2000):  # up to ~40 MB to a client that never reads
+                await client.send(user, "system:alert", f"big {i}", body, data=data)
                 if i % 100 == 99 and await closes(gateway.url, "4009") >= 1:
                     break
         assert await closes(gateway.url, "4009") >= 1

@@ -39,6 +39,7 @@ class Tab:
         self._changed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
         self._ws: Any = None
+        self._ack_task: asyncio.Task[None] | None = None
 
     @property
     def duplicates(self) -> int:
@@ -117,8 +118,18 @@ class Tab:
         else:
             self.events.append(frame)
         if self.ack and kind in ("notification:new", "notifications:batch"):
-            await self._ws.send(json.dumps({"type": "ack", "seq": self.contiguous}))
+            self._schedule_ack()
         await self._notify()
+
+    def _schedule_ack(self) -> None:
+        """Coalesce acks like a real client: one per 50 ms burst, not one per frame."""
+        if self._ack_task is None or self._ack_task.done():
+            self._ack_task = asyncio.create_task(self._ack_later(self._ws))
+
+    async def _ack_later(self, ws: Any) -> None:
+        await asyncio.sleep(0.05)
+        with contextlib.suppress(WebSocketException):
+            await ws.send(json.dumps({"type": "ack", "seq": self.contiguous}))
 
     async def _notify(self) -> None:
         async with self._changed:
