@@ -75,9 +75,10 @@ class Gateway:
         await self.presence.withdraw()
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # Bounded: a redis-py read can sit on its cancellation (seen when the port was taken).
+        _, stuck = await asyncio.wait(self._tasks, timeout=2)
+        if stuck:
+            logger.warning("%d background tasks did not stop; exiting anyway", len(stuck))
         await self.broker.close()
         await self.redis.aclose()
         if self._pool is not None:

@@ -45,12 +45,13 @@ def uvicorn_config(settings: GatewaySettings, log_level: str = "info") -> uvicor
     )
 
 
-def serve(settings: GatewaySettings, log_level: str = "info") -> None:
+def serve(settings: GatewaySettings, log_level: str = "info") -> bool:
+    """Run until SIGTERM/SIGINT; False when the node never started (e.g. port taken)."""
     config = uvicorn_config(settings, log_level)
     config.load()
-    app = config.loaded_app
-    gateway = _find_gateway(app)
-    DrainingServer(config, gateway).run()
+    server = DrainingServer(config, _find_gateway(config.loaded_app))
+    server.run()
+    return server.started
 
 
 def _find_gateway(app: object) -> Gateway:

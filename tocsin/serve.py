@@ -45,5 +45,4 @@ def serve_gateway(environ: Mapping[str, str]) -> int:
     from gateway.settings import GatewaySettings
 
     settings = GatewaySettings.from_env(Env(environ))
-    serve(settings, log_level(environ))
-    return 0
+    return 0 if serve(settings, log_level(environ)) else 3  # 3: as the dispatcher

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import asyncpg
 import httpx
 
 from tests.gateway.cluster import Cluster, new_user, token
@@ -64,12 +65,29 @@ async def test_resume_from_seq_n_while_notifications_keep_arriving(cluster: Clus
         await tab.stop()
 
 
-async def test_acked_notifications_are_not_resent_to_a_new_client(cluster: Cluster) -> None:
+async def wait_delivered(database_url: str, user: str, count: int) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        async with asyncio.timeout(5):
+            query = (
+                "SELECT count(*) FROM tocsin_notifications"
+                " WHERE user_id = $1 AND delivered_at IS NOT NULL"
+            )
+            while await conn.fetchval(query, user) < count:
+                await asyncio.sleep(0.05)
+    finally:
+        await conn.close()
+
+
+async def test_acked_notifications_are_not_resent_to_a_new_client(
+    cluster: Cluster, database_url: str
+) -> None:
     user = new_user()
     await send(cluster, user, 3)
     first = await Tab([cluster.ws_url(0)], token(user)).start()
-    await first.stop()  # it acked 1..3
-    await asyncio.sleep(0.5)  # acks are flushed in batches
+    await first.wait(lambda: first.acked == 3)
+    await first.stop()
+    await wait_delivered(database_url, user, 3)  # acks are written in batches
     await send(cluster, user, 2)
     second = await Tab([cluster.ws_url(1)], token(user)).start()
     try:

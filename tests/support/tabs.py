@@ -40,6 +40,7 @@ class Tab:
         self._task: asyncio.Task[None] | None = None
         self._ws: Any = None
         self._ack_task: asyncio.Task[None] | None = None
+        self.acked = 0  # highest seq this tab has acknowledged
 
     @property
     def duplicates(self) -> int:
@@ -128,8 +129,11 @@ class Tab:
 
     async def _ack_later(self, ws: Any) -> None:
         await asyncio.sleep(0.05)
+        seq = self.contiguous
         with contextlib.suppress(WebSocketException):
-            await ws.send(json.dumps({"type": "ack", "seq": self.contiguous}))
+            await ws.send(json.dumps({"type": "ack", "seq": seq}))
+            self.acked = seq
+            await self._notify()
 
     async def _notify(self) -> None:
         async with self._changed:
