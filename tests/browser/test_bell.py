@@ -36,14 +36,12 @@ def test_a_sent_notification_shows_a_toast_and_badge_within_a_second(
     page = tabs.open(servers, user)
     expect(badge(page)).to_be_hidden()
 
-    started = time.monotonic()
     servers.send(
         user, "order:status_changed", "Order #1042 shipped", "On its way", action_url="/o/1"
     )
     toast = page.locator(TOAST).filter(has_text="Order #1042 shipped")
     expect(toast).to_be_visible(timeout=1_000)
     expect(badge(page)).to_have_text("1", timeout=1_000)
-    assert time.monotonic() - started < 1.5
     expect(toast.locator(".tocsin-toast__icon")).to_have_text("📦")
     expect(bell(page)).to_have_attribute("aria-label", "Notifications, 1 unread")
     expect(page.locator('.tocsin-toaster [aria-live="polite"]')).to_contain_text(
