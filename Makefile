@@ -38,11 +38,12 @@ $(WEB_BUILD): $(WEB_DEPS) $(WEB_SOURCES)
 run: install
 	$(BIN)/tocsin run
 
+# The browser client's unit tests first, so pytest's summary is the closing line.
 test: install
-	$(BIN)/pytest
 ifneq ($(WEB),)
 	cd web && npm test
 endif
+	$(BIN)/pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
