@@ -32,7 +32,8 @@ class AckBatcher:
             return
         batch, self._pending = self._pending, {}
         try:
-            await self._repo.mark_delivered(list(batch.items()))
+            # Sorted: nodes flushing overlapping users lock rows in the same order.
+            await self._repo.mark_delivered(sorted(batch.items()))
         except Exception:
             BACKEND_ERRORS.labels("postgres").inc()
             logger.warning("could not record %d acks; retrying next flush", len(batch))

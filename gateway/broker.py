@@ -46,6 +46,7 @@ class Broker:
             redis_url,
             retry=Retry(NoBackoff(), 0),
             socket_connect_timeout=5,
+            socket_timeout=10,  # the probe publish must not hang on a frozen server
             socket_keepalive=True,
         )
         self._control = keys.node_channel(node_id)
@@ -57,6 +58,7 @@ class Broker:
         self._pubsub: PubSub | None = None
         self._confirm: dict[str, asyncio.Future[None]] = {}
         self._heard = time.monotonic()
+        self._broken = False
         self.connected = asyncio.Event()
 
     async def subscribe(self, channel: str) -> None:
@@ -67,7 +69,12 @@ class Broker:
         if future is None or future.done():
             future = self._confirm[channel] = asyncio.get_running_loop().create_future()
         await pubsub.subscribe(channel)
-        await asyncio.wait_for(asyncio.shield(future), self._confirm_timeout)
+        try:
+            await asyncio.wait_for(asyncio.shield(future), self._confirm_timeout)
+        except TimeoutError:
+            # Redis did not confirm: replace the link; the reconnect resubscribes and resyncs.
+            self._broken = True
+            raise BrokerUnavailable(channel) from None
 
     async def unsubscribe(self, channel: str) -> None:
         if self._pubsub is not None and self.connected.is_set():
@@ -96,18 +103,35 @@ class Broker:
 
     async def _connect(self) -> None:
         pubsub = self._redis.pubsub()
-        channels = [self._control, *self._channels()]
-        await pubsub.subscribe(*channels[:_CHUNK])
-        for start in range(_CHUNK, len(channels), _CHUNK):
-            await pubsub.subscribe(*channels[start : start + _CHUNK])
-        await self._confirmed(pubsub, set(channels))
+        try:
+            await self._subscribe_all(pubsub)
+        except BaseException:
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            raise
+        # No await since the last check in _subscribe_all: nothing can slip in between.
         self._pubsub = pubsub
+        self._broken = False
         self._heard = time.monotonic()
         self.connected.set()
-        if len(channels) > 1:
-            logger.info("pub/sub connected; resubscribed %d users", len(channels) - 1)
         # Only now, with every subscription confirmed, may sockets re-read the store.
         self._on_recovered()
+
+    async def _subscribe_all(self, pubsub: PubSub) -> None:
+        """Subscribe every held channel; repeat for users who arrived meanwhile."""
+        subscribed: set[str] = set()
+        while True:
+            wanted = {self._control, *self._channels()}
+            missing, stale = sorted(wanted - subscribed), sorted(subscribed - wanted)
+            if not missing and not stale:
+                break
+            for start in range(0, len(missing), _CHUNK):
+                await pubsub.subscribe(*missing[start : start + _CHUNK])
+            await self._confirmed(pubsub, set(missing))
+            if stale:
+                await pubsub.unsubscribe(*stale)
+            subscribed = (subscribed | set(missing)) - set(stale)
+        if len(subscribed) > 1:
+            logger.info("pub/sub connected; subscribed %d users", len(subscribed) - 1)
 
     async def _confirmed(self, pubsub: PubSub, waiting: set[str]) -> None:
         async with asyncio.timeout(self._confirm_timeout + len(waiting) / 1000):
@@ -139,6 +163,8 @@ class Broker:
         pubsub = self._pubsub
         next_probe = time.monotonic()
         while True:
+            if self._broken:
+                raise ConnectionError("a subscribe was not confirmed")
             now = time.monotonic()
             if now >= next_probe:
                 if now - self._heard > 3 * self._probe_interval:

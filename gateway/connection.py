@@ -23,6 +23,9 @@ SLOW_CONSUMER = 4009
 _CLOSE = object()  # queue sentinel: flush what is queued, then close
 
 
+_EARLY_LIMIT = 64
+
+
 class _Abandoned(Exception):
     """The socket is being closed; stop resuming it."""
 
@@ -53,10 +56,12 @@ class Connection:
         self._drained.set()
         self._held: dict[int, str] = {}  # live frames waiting for a sync or a gap to fill
         self._held_limit = queue_size
+        self._held_chars = 0
+        self._early: list[str] = []  # state events that arrived before the welcome
         self._overflowed = False
         self._sync_task: asyncio.Task[None] | None = None
         self._sync_again = False
-        self._live = False  # until the first sync starts, every live frame is held
+        self._live = False  # until the initial sync starts (after welcome), frames are held
         self.last_seq = 0  # every seq <= this was sent to this socket (or is not deliverable)
         self.closing = False
         self.close_code: int | None = None
@@ -91,12 +96,30 @@ class Connection:
             self.send(text)
             self.last_seq = seq
             return
-        if len(self._held) < self._held_limit:
-            self._held[seq] = text
-        else:
-            self._overflowed = True  # the store has it; the sync reads it again
+        self._hold(seq, text)
         if self._live:
             self.request_sync()
+
+    def send_event(self, text: str) -> None:
+        """A read-state event; one that arrives before the welcome waits for it."""
+        if self._live:
+            self.send(text)
+        elif len(self._early) < _EARLY_LIMIT:
+            self._early.append(text)
+
+    def _hold(self, seq: int, text: str) -> None:
+        fits = self._held_chars + len(text) <= self._buffer_bytes
+        if seq not in self._held and len(self._held) < self._held_limit and fits:
+            self._held[seq] = text
+            self._held_chars += len(text)
+        else:
+            self._overflowed = True  # the store has it; the sync reads it again
+
+    def _unhold(self, seq: int) -> str | None:
+        text = self._held.pop(seq, None)
+        if text is not None:
+            self._held_chars -= len(text)
+        return text
 
     def close(self, code: int, reason: str, *, flush: bool) -> None:
         """Server-side close. flush=True sends what is queued first (e.g. a reconnect frame)."""
@@ -126,8 +149,17 @@ class Connection:
     # -- resume --------------------------------------------------------------------------
 
     def request_sync(self, *, initial: bool = False) -> None:
-        """Read the store after last_seq and send what is missing (backlog or a gap)."""
-        self._live = True
+        """Read the store after last_seq and send what is missing (backlog or a gap).
+
+        The initial call comes right after the welcome; a resync asked for before it
+        (a broker recovery during the handshake) is covered by the initial one."""
+        if initial:
+            self._live = True
+            for text in self._early:
+                self.send(text)
+            self._early.clear()
+        elif not self._live:
+            return
         if self._sync_task is not None:
             self._sync_again = True
             return
@@ -154,14 +186,16 @@ class Connection:
             self._sync_task = None
 
     async def _send_store_pages(self, initial: bool) -> None:
+        announced = initial  # a reader told "more" is always told when it ends
         while True:
             await self._wait_drained()
             rows = await self._fetch(self.last_seq, self._page_size)
             more = len(rows) == self._page_size
             now = datetime.now(UTC)
             deliverable = [n for n in rows if n.deliverable(now)]
-            if deliverable or (initial and not more):
+            if deliverable or (announced and not more):
                 self.send(frames.batch(deliverable, more).decode())
+                announced = announced or more
             if rows:
                 self.last_seq = rows[-1].seq
             if not more:
@@ -177,8 +211,8 @@ class Connection:
 
     def _release_held(self) -> None:
         for seq in [s for s in self._held if s <= self.last_seq]:
-            del self._held[seq]
-        while (text := self._held.pop(self.last_seq + 1, None)) is not None:
+            self._unhold(seq)
+        while (text := self._unhold(self.last_seq + 1)) is not None:
             self.send(text)
             self.last_seq += 1
 

@@ -102,7 +102,7 @@ class Hub:
             _observe_latency(frame)
         else:
             for conn in list(conns):
-                conn.send(text)
+                conn.send_event(text)
 
     def resync_all(self) -> None:
         """After the pub/sub link was lost: every socket re-reads the store from its cursor."""

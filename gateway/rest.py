@@ -10,6 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.runtime import Gateway
+from gateway.session import MAX_SEQ
 from shared import serialization
 from shared.auth import AuthError, bearer_token, verify_user_token
 from shared.http import JSONResponse, error_response
@@ -45,13 +46,17 @@ def authenticated(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     return endpoint
 
 
+def _digits(value: str) -> bool:
+    return value.isascii() and value.isdigit() and len(value) <= 19
+
+
 def _feed_query(request: Request) -> dict[str, Any]:
     params = request.query_params
     cursor = params.get("cursor")
-    if cursor is not None and not cursor.isdigit():
+    if cursor is not None and not (_digits(cursor) and int(cursor) <= MAX_SEQ):
         raise BadRequest("cursor", "cursor must be a value from nextCursor")
     limit_raw = params.get("limit", "20")
-    if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= 100:
+    if not _digits(limit_raw) or not 1 <= int(limit_raw) <= 100:
         raise BadRequest("limit", "limit must be an integer from 1 to 100")
     unread = params.get("unread", "false").lower()
     if unread not in ("true", "false"):
@@ -108,8 +113,10 @@ async def _up_to_seq(request: Request) -> int | None:
     if not isinstance(body, dict):
         raise BadRequest("body", "body must be a JSON object")
     value = body.get("upToSeq")
-    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
-        raise BadRequest("upToSeq", "upToSeq must be a non-negative integer")
+    if value is not None and (
+        not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_SEQ
+    ):
+        raise BadRequest("upToSeq", f"upToSeq must be an integer from 0 to {MAX_SEQ}")
     return value
 
 

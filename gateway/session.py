@@ -22,6 +22,7 @@ from shared.metrics import ACKS, CLOSES
 logger = logging.getLogger("tocsin.gateway.session")
 
 SUBPROTOCOL = "tocsin.v1"
+MAX_SEQ = 2**63 - 1  # PostgreSQL bigint
 
 
 class FrameError(Exception):
@@ -47,8 +48,8 @@ def _int_field(frame: dict[str, Any], name: str, *, required: bool) -> int | Non
     value = frame.get(name)
     if value is None and not required:
         return None
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise FrameError(f"{frame.get('type')}.{name} must be a non-negative integer")
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_SEQ:
+        raise FrameError(f"{frame.get('type')}.{name} must be an integer from 0 to {MAX_SEQ}")
     return value
 
 
@@ -83,8 +84,8 @@ class Session:
             buffer_bytes=self.settings.send_buffer_bytes,
             page_size=self.settings.backlog_page,
         )
-        await self.gateway.hub.add(conn)
         try:
+            await self.gateway.hub.add(conn)
             await self._welcome(conn, claims, last_seq)
             await self._serve(conn)
         finally:

@@ -86,3 +86,25 @@ async def test_subscribe_while_disconnected_raises_so_the_hub_can_degrade(
     with pytest.raises(BrokerUnavailable):
         await node.subscribe("user:nobody")
     await node.close()
+
+
+async def test_a_user_arriving_while_the_link_connects_is_subscribed_too(
+    redis_url: str, redis_client: aioredis.Redis
+) -> None:
+    rec = Recorder()
+    looks = 0
+
+    def channels() -> list[str]:
+        nonlocal looks
+        looks += 1  # the user's first socket lands between two looks at the hub
+        return ["user:early"] if looks == 1 else ["user:early", "user:late"]
+
+    node = Broker(redis_url, "race-node", rec.on_message, channels, rec.on_recovered)
+    listener = aioredis.Redis.from_url(redis_url).pubsub()
+    try:
+        await asyncio.wait_for(node._subscribe_all(listener), 10)
+        counts = dict(await redis_client.pubsub_numsub("user:early", "user:late"))
+        assert counts == {b"user:early": 1, b"user:late": 1}
+    finally:
+        await listener.aclose()  # type: ignore[no-untyped-call]
+        await node.close()

@@ -166,3 +166,40 @@ async def test_abrupt_close_is_done_at_once() -> None:
     assert conn.done.is_set()
     conn.send('{"type":"pong","t":2}')  # ignored once closing
     assert conn._queue.qsize() == 1
+
+
+async def test_resync_before_welcome_is_ignored_and_early_events_follow_the_welcome() -> None:
+    store, sock = Store(5), FakeSocket()
+    conn = connection(store, sock, page_size=10)
+    conn.request_sync()  # a broker recovery during the handshake
+    conn.send_event('{"type":"notification:read","ids":["x"]}')
+    assert sock.sent == [] and store.reads == 0
+    conn.last_seq = 3
+    conn.send('{"type":"welcome"}')
+    conn.request_sync(initial=True)
+    await run(conn, lambda: len(sock.sent) == 3)
+    assert [f["type"] for f in sock.sent] == ["welcome", "notification:read", frames.BATCH]
+    assert sock.seqs() == [4, 5]
+
+
+async def test_a_multi_page_gap_fill_ends_with_more_false() -> None:
+    store, sock = Store(0), FakeSocket()
+    conn = connection(store, sock, page_size=2)
+    conn.request_sync(initial=True)
+    await run(conn, lambda: bool(sock.sent))
+    texts = [store.add() for _ in range(4)]
+    conn.offer(4, texts[3])  # 1..3 never came live: filled from the store in pages
+    await run(conn, lambda: sock.sent[-1].get("more") is False and len(sock.sent) > 1)
+    assert sock.seqs() == [1, 2, 3, 4]
+    assert [f["more"] for f in sock.sent[1:]] == [True, True, False]
+
+
+async def test_held_frames_are_bounded_in_size_too() -> None:
+    store, sock = Store(0), FakeSocket()
+    conn = connection(store, sock, buffer_bytes=4096)
+    for _ in range(50):  # before the welcome everything is held
+        conn.offer(len(store.rows) + 1, store.add())
+    assert conn._held_chars <= 4096 and len(conn._held) < 50
+    conn.request_sync(initial=True)
+    await run(conn, lambda: sock.seqs()[-1:] == [50])
+    assert sock.seqs() == list(range(1, 51))  # what did not fit came from the store

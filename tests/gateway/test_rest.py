@@ -72,6 +72,8 @@ async def test_filters_and_read_state(user_with_feed: tuple[str, httpx.AsyncClie
         ({"limit": "0"}, "limit"),
         ({"limit": "101"}, "limit"),
         ({"cursor": "abc"}, "cursor"),
+        ({"cursor": "²"}, "cursor"),
+        ({"cursor": str(2**63)}, "cursor"),
         ({"unread": "maybe"}, "unread"),
         ({"type": "NotAType"}, "type"),
     ],
@@ -89,8 +91,9 @@ async def test_bad_read_all_body_and_unknown_id(
     user_with_feed: tuple[str, httpx.AsyncClient],
 ) -> None:
     _, http = user_with_feed
-    answer = await http.post("/v1/notifications/read-all", json={"upToSeq": -1})
-    assert answer.status_code == 422 and answer.json()["error"]["field"] == "upToSeq"
+    for bad in (-1, 2**63):
+        answer = await http.post("/v1/notifications/read-all", json={"upToSeq": bad})
+        assert answer.status_code == 422 and answer.json()["error"]["field"] == "upToSeq"
     answer = await http.post("/v1/notifications/read-all", content=b"{nope")
     assert answer.status_code == 422 and answer.json()["error"]["field"] == "body"
     for ident in ("not-a-uuid", "00000000-0000-0000-0000-000000000000"):
