@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from starlette.websockets import WebSocket
 
 from shared import frames
-from shared.metrics import CLOSES
+from shared.metrics import CLOSES, FRAMES_SENT, RESUME_BACKLOG
 from shared.models import Notification
 
 logger = logging.getLogger("tocsin.gateway.connection")
@@ -142,6 +142,7 @@ class Connection:
                 return
             assert isinstance(item, str)
             await self.websocket.send_text(item)
+            FRAMES_SENT.inc()
             self._queued_bytes -= len(item)
             if self._queued_bytes * 2 < self._buffer_bytes:
                 self._drained.set()
@@ -187,6 +188,7 @@ class Connection:
 
     async def _send_store_pages(self, initial: bool) -> None:
         announced = initial  # a reader told "more" is always told when it ends
+        sent = 0
         while True:
             await self._wait_drained()
             rows = await self._fetch(self.last_seq, self._page_size)
@@ -196,9 +198,12 @@ class Connection:
             if deliverable or (announced and not more):
                 self.send(frames.batch(deliverable, more).decode())
                 announced = announced or more
+            sent += len(deliverable)
             if rows:
                 self.last_seq = rows[-1].seq
             if not more:
+                if initial:
+                    RESUME_BACKLOG.observe(sent)
                 return
 
     async def _wait_drained(self) -> None:

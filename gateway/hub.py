@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Protocol
 
 from gateway.connection import Connection
@@ -119,8 +120,6 @@ class Hub:
 
 
 def _observe_latency(frame: dict[str, object]) -> None:
-    from datetime import UTC, datetime
-
     notification = frame.get("notification")
     if isinstance(notification, dict) and isinstance(notification.get("createdAt"), str):
         created = datetime.fromisoformat(notification["createdAt"])

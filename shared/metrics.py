@@ -21,7 +21,7 @@ REQUESTS_REJECTED = Counter(
 # Gateway
 CONNECTIONS = Gauge("tocsin_gateway_connections", "Open authenticated WebSockets on this node")
 USERS = Gauge("tocsin_gateway_users", "Distinct users with a socket on this node")
-FRAMES_SENT = Counter("tocsin_gateway_frames_sent_total", "Frames written to sockets", ["type"])
+FRAMES_SENT = Counter("tocsin_gateway_frames_sent_total", "Frames written to sockets")
 ACKS = Counter("tocsin_gateway_acks_total", "Ack frames received")
 DELIVERY_LATENCY = Histogram(
     "tocsin_delivery_latency_seconds",

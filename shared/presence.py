@@ -17,7 +17,3 @@ async def online_nodes(redis: aioredis.Redis, user_id: str) -> list[str]:
     """Nodes whose claim on the user has not expired (a dead node's claim lapses by TTL)."""
     members = await redis.zrangebyscore(keys.presence_key(user_id), now_ms(), "+inf")
     return [m.decode() if isinstance(m, bytes) else str(m) for m in members]
-
-
-async def is_online(redis: aioredis.Redis, user_id: str) -> bool:
-    return bool(await online_nodes(redis, user_id))

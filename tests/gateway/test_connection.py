@@ -7,6 +7,8 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from prometheus_client import REGISTRY
+
 from gateway.connection import SLOW_CONSUMER, Connection
 from shared import frames
 from shared.models import Notification
@@ -72,7 +74,13 @@ async def run(conn: Connection, until: Any) -> None:
         writer.cancel()
 
 
+def sample(name: str) -> float:
+    return REGISTRY.get_sample_value(name) or 0.0
+
+
 async def test_backlog_in_pages_then_live_without_gap_or_duplicate() -> None:
+    frames_before = sample("tocsin_gateway_frames_sent_total")
+    backlog_before = sample("tocsin_gateway_resume_backlog_sum")
     store, sock = Store(7), FakeSocket()
     conn = connection(store, sock)
     conn.last_seq = 2
@@ -85,6 +93,9 @@ async def test_backlog_in_pages_then_live_without_gap_or_duplicate() -> None:
     assert sock.seqs() == list(range(3, 10))
     batches = [f for f in sock.sent if f["type"] == frames.BATCH]
     assert [b["more"] for b in batches] == [True, True, False]
+    assert sample("tocsin_gateway_frames_sent_total") - frames_before == len(sock.sent)
+    in_batches = sum(len(b["notifications"]) for b in batches)
+    assert sample("tocsin_gateway_resume_backlog_sum") - backlog_before == in_batches
 
 
 async def test_initial_sync_with_empty_backlog_sends_final_empty_batch() -> None:

@@ -11,7 +11,9 @@ import atexit
 import os
 import socket
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import redis
@@ -48,23 +50,24 @@ def _redis_answers(url: str) -> bool:
     return True
 
 
-def database_url() -> str:
-    url = os.environ.get("DATABASE_URL") or LOCAL_DATABASE_URL
-    if os.environ.get("DATABASE_URL") or _postgres_answers(url):
+def _resolve(
+    variable: str, local: str, answers: Callable[[str], bool], start: Callable[[Path], Any]
+) -> str:
+    url = os.environ.get(variable) or local
+    if os.environ.get(variable) or answers(url):
         return url
+    server = start(Path(tempfile.mkdtemp(prefix="tocsin-test-")))
+    atexit.register(server.stop)
+    return str(server.url)
+
+
+def database_url() -> str:
     from tocsin.embedded import start_postgres
 
-    server = start_postgres(Path(tempfile.mkdtemp(prefix="tocsin-test-pg-")))
-    atexit.register(server.stop)
-    return server.url
+    return _resolve("DATABASE_URL", LOCAL_DATABASE_URL, _postgres_answers, start_postgres)
 
 
 def redis_url() -> str:
-    url = os.environ.get("REDIS_URL") or LOCAL_REDIS_URL
-    if os.environ.get("REDIS_URL") or _redis_answers(url):
-        return url
     from tocsin.embedded import start_redis
 
-    server = start_redis(Path(tempfile.mkdtemp(prefix="tocsin-test-redis-")))
-    atexit.register(server.stop)
-    return server.url
+    return _resolve("REDIS_URL", LOCAL_REDIS_URL, _redis_answers, start_redis)
