@@ -1,4 +1,9 @@
-"""The `tocsin` command line."""
+"""The `tocsin` command line.
+
+This module imports only the standard library: `tocsin --help` and argument errors never load
+the servers (Starlette, asyncpg, redis, uvicorn, the embedded PostgreSQL). Each handler imports
+what its command needs.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,6 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
-
-from shared.config import ConfigError
-from tocsin.embedded import EmbeddedError
 
 EXIT_CONFIG = 2
 STORE_HINT = "single services need external servers; `tocsin run` starts embedded ones"
@@ -93,6 +95,15 @@ def _positive(text: str) -> int:
     return value
 
 
+def _data_dir_option(command: argparse.ArgumentParser, what: str) -> None:
+    command.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help=f"data folder of the embedded default, {what} (default: $TOCSIN_DATA_DIR, "
+        "else .data in the current folder)",
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
         prog="tocsin",
@@ -106,23 +117,38 @@ def parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler)
         return sub
 
-    command(
+    run = command(
         "run",
         _run,
         "Run a whole node: gateway and dispatcher, with embedded PostgreSQL and Redis "
         "when DATABASE_URL / REDIS_URL are unset.",
     )
+    _data_dir_option(run, "where the database and the generated secrets are kept")
     command("gateway", _gateway, "Run one gateway node (browser WebSockets and REST).")
     command("dispatcher", _dispatcher, "Run one dispatcher (the producers' HTTP API).")
-    command(
+    migrate = command(
         "migrate",
         _migrate,
         "Apply pending schema migrations to DATABASE_URL (or to the embedded database).",
     )
-    token = command("token", _token, "Print a browser JWT for a user (HS256).")
+    _data_dir_option(migrate, "used when DATABASE_URL is unset")
+    _token_command(command("token", _token, "Print a browser JWT for a user (HS256)."))
+    _send_command(command("send", _send, "Send a notification through the dispatcher."))
+    return root
+
+
+def _token_command(token: argparse.ArgumentParser) -> None:
+    token.description = (
+        f"{token.description} Signed with TOCSIN_JWT_SECRET, else with the secret `tocsin run` "
+        "generated in the data folder. There is no --secret option: command lines are visible "
+        "to every user of the machine."
+    )
     token.add_argument("user_id", metavar="USER_ID")
     token.add_argument("--ttl", type=_positive, default=3600, help="seconds (default 3600)")
-    send = command("send", _send, "Send a notification through the dispatcher.")
+    _data_dir_option(token, "read when TOCSIN_JWT_SECRET is unset")
+
+
+def _send_command(send: argparse.ArgumentParser) -> None:
     send.add_argument("--user", action="append", required=True, help="recipient; repeatable")
     send.add_argument("--type", required=True, help="e.g. message:received")
     send.add_argument("--title", required=True)
@@ -131,18 +157,49 @@ def parser() -> argparse.ArgumentParser:
     send.add_argument("--data", type=_json_object, help="a JSON object")
     send.add_argument("--idempotency-key", help="retrying with the same key stores nothing new")
     send.add_argument("--url", help="dispatcher URL (default: $TOCSIN_DISPATCHER_URL)")
-    return root
+    send.add_argument(
+        "--key",
+        help="producer key (default: $TOCSIN_PRODUCER_KEY, the first of $TOCSIN_PRODUCER_KEYS, "
+        "else the data folder's); prefer the variable: other users can see command lines",
+    )
+    _data_dir_option(send, "read when no key is given or set")
+
+
+def _environ(args: argparse.Namespace) -> Mapping[str, str]:
+    """os.environ with the command's options applied over the variables they stand for."""
+    overrides = {
+        "TOCSIN_DATA_DIR": getattr(args, "data_dir", None),
+        "TOCSIN_PRODUCER_KEY": getattr(args, "key", None),
+    }
+    chosen = {name: value for name, value in overrides.items() if value is not None}
+    return {**os.environ, **chosen} if chosen else os.environ
+
+
+def _known_error(exc: Exception) -> int | None:
+    """The exit code of an error users cause (after printing it), or None for a bug.
+
+    The classes are looked up among loaded modules, not imported: an exception cannot be of a
+    class whose module was never loaded, and importing tocsin.embedded loads redis.
+    """
+    config = sys.modules.get("shared.config")
+    embedded = sys.modules.get("tocsin.embedded")
+    if config is not None and isinstance(exc, config.ConfigError):
+        hint = f" ({STORE_HINT})" if exc.name in ("DATABASE_URL", "REDIS_URL") else ""
+        print(f"tocsin: {exc}{hint}", file=sys.stderr)
+        return EXIT_CONFIG
+    if embedded is not None and isinstance(exc, embedded.EmbeddedError):
+        print(f"tocsin: {exc}", file=sys.stderr)
+        return 1
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     handler: Handler = args.handler
     try:
-        return handler(args, os.environ)
-    except ConfigError as exc:
-        hint = f" ({STORE_HINT})" if exc.name in ("DATABASE_URL", "REDIS_URL") else ""
-        print(f"tocsin: {exc}{hint}", file=sys.stderr)
-        return EXIT_CONFIG
-    except EmbeddedError as exc:
-        print(f"tocsin: {exc}", file=sys.stderr)
-        return 1
+        return handler(args, _environ(args))
+    except Exception as exc:
+        code = _known_error(exc)
+        if code is None:
+            raise
+        return code

@@ -9,12 +9,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
 
-from tocsin.embedded import EmbeddedError, make_data_dir
-
 DEFAULT_DATA_DIR = ".data"
 
 
 def data_dir(environ: Mapping[str, str]) -> Path:
+    """TOCSIN_DATA_DIR (`--data-dir` sets it), else `.data` in the current folder."""
     return Path(environ.get("TOCSIN_DATA_DIR", "").strip() or DEFAULT_DATA_DIR).expanduser()
 
 
@@ -26,10 +25,14 @@ class DataDirLock:
     """
 
     def __init__(self, folder: Path) -> None:
+        from tocsin.embedded import make_data_dir  # loads redis: only for commands that lock
+
         self.path = make_data_dir(folder) / "tocsin.lock"
         self._file: IO[str] | None = None
 
     def acquire(self) -> None:
+        from tocsin.embedded import EmbeddedError
+
         handle = self.path.open("a+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -9,39 +9,53 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.config import ConfigError, Env, JwtSettings
-from shared.migrate import migrate_url
 from tocsin import secrets_store
-from tocsin.datadir import DataDirLock, data_dir
-from tocsin.embedded import start_postgres
+from tocsin.datadir import data_dir
 
 DEFAULT_DISPATCHER_URL = "http://127.0.0.1:8081"
-NO_SECRETS_HINT = "set it, or start `tocsin run` once to generate it in the data folder"
+FOLDER_HINT = (
+    "or pass --data-dir DIR (or set TOCSIN_DATA_DIR) to the data folder where `tocsin run` "
+    "generated it"
+)
 
 
-def _from_env_or_folder(environ: Mapping[str, str], name: str) -> str:
-    env = Env(environ)
-    value = env.optional(name)
-    if value is not None:
-        return value
-    found = secrets_store.load(data_dir(environ))
+def _from_folder(environ: Mapping[str, str], name: str, variable: str, problem: str) -> str:
+    """The secret `name` from the data folder; else a ConfigError that says where it looked."""
+    folder = data_dir(environ)
+    found = secrets_store.load(folder)
     if found is None:
-        raise ConfigError(
-            name, f"is not set and {data_dir(environ)} has no secrets: {NO_SECRETS_HINT}"
-        )
+        path = secrets_store.secrets_path(folder).absolute()
+        raise ConfigError(variable, f"{problem} (looked in {path}: no such file)")
     return found.as_env()[name]
 
 
 def producer_key(environ: Mapping[str, str]) -> str:
-    """TOCSIN_PRODUCER_KEY, else the first TOCSIN_PRODUCER_KEYS, else the data folder's."""
+    """--key / TOCSIN_PRODUCER_KEY, else the first TOCSIN_PRODUCER_KEYS, else the data folder's."""
     env = Env(environ)
     key = env.optional("TOCSIN_PRODUCER_KEY") or next(iter(env.items("TOCSIN_PRODUCER_KEYS")), None)
-    return key or _from_env_or_folder(environ, secrets_store.PRODUCER_KEYS)
+    if key is not None:
+        return key
+    problem = (
+        "no producer key: pass --key KEY or set TOCSIN_PRODUCER_KEY (or TOCSIN_PRODUCER_KEYS), "
+        + FOLDER_HINT
+    )
+    return _from_folder(environ, secrets_store.PRODUCER_KEYS, "TOCSIN_PRODUCER_KEY", problem)
+
+
+def jwt_secret(environ: Mapping[str, str]) -> str:
+    """TOCSIN_JWT_SECRET, else the data folder's (no option: command lines are not secret)."""
+    secret = Env(environ).optional(secrets_store.JWT_SECRET)
+    if secret is not None:
+        return secret
+    name = secrets_store.JWT_SECRET
+    problem = f"no JWT secret: set it to the gateways' secret, {FOLDER_HINT}"
+    return _from_folder(environ, name, name, problem)
 
 
 def token(environ: Mapping[str, str], user_id: str, ttl: int) -> str:
     from tocsin_client import user_token
 
-    secret = _from_env_or_folder(environ, secrets_store.JWT_SECRET)
+    secret = jwt_secret(environ)
     jwt = JwtSettings.from_env(Env({**environ, secrets_store.JWT_SECRET: secret}))
     if jwt.algorithm != "HS256":
         raise ConfigError(
@@ -90,6 +104,10 @@ def send(environ: Mapping[str, str], message: Message, url: str | None = None) -
 
 def migrate(environ: Mapping[str, str]) -> list[str]:
     """Apply pending migrations to DATABASE_URL, or to the embedded database when unset."""
+    from shared.migrate import migrate_url
+    from tocsin.datadir import DataDirLock
+    from tocsin.embedded import start_postgres
+
     url = Env(environ).optional("DATABASE_URL")
     if url is not None:
         if not url.startswith(("postgres://", "postgresql://")):
