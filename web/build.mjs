@@ -1,6 +1,6 @@
 // Builds the browser bundles into dist/ (the npm package) and copies them to
 // ../gateway/static/ (served by the gateway under /static/). `node build.mjs --watch` rebuilds on change.
-import { cp, mkdir, readdir, rm } from "node:fs/promises";
+import { cp, mkdir, readdir, readFile, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
@@ -33,6 +33,9 @@ const builds = [
   { entryPoints: { tocsin: "src/client/index.ts" } },
   {
     entryPoints: { "tocsin-react": "src/react/index.ts" },
+    // Bundling drops module directives, so the one React Server Components frameworks need to
+    // treat the components as client code is put back as the file's first line.
+    banner: { js: '"use client";' },
     external: ["react", "react-dom", "react/jsx-runtime"],
     jsx: "automatic",
     plugins: [clientAsSibling],
@@ -57,6 +60,12 @@ async function copyStatic() {
   }
 }
 
+/** Fails the build if a bundler change ever drops the directive again. */
+async function checkUseClient() {
+  const react = await readFile(join(dist, "tocsin-react.js"), "utf8");
+  if (!react.startsWith('"use client";')) throw new Error('dist/tocsin-react.js must begin with "use client"');
+}
+
 await rm(dist, { recursive: true, force: true });
 if (watch) {
   for (const options of builds) {
@@ -65,5 +74,6 @@ if (watch) {
   }
 } else {
   await Promise.all(builds.map((options) => esbuild.build(options)));
+  await checkUseClient();
   await copyStatic();
 }
