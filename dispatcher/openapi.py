@@ -49,7 +49,10 @@ def _request_schema(max_recipients: int) -> dict[str, Any]:
             },
             "data": {
                 "type": ["object", "null"],
-                "description": f"At most {v.DATA_MAX_BYTES} bytes once encoded as JSON.",
+                "description": (
+                    f"At most {v.DATA_MAX_BYTES} bytes once encoded as JSON and nested at most"
+                    f" {v.DATA_MAX_DEPTH} levels deep."
+                ),
             },
             "idempotency_key": {
                 **_text(1, v.IDEMPOTENCY_KEY_MAX_LENGTH, nullable=True),

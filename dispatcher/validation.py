@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from shared import serialization
+from shared import jsontree, serialization
 from shared.auth import USER_ID_MAX_LENGTH
 from shared.models import NewNotification
 from shared.types import is_valid_type
@@ -20,6 +20,7 @@ TITLE_MAX_LENGTH = 200
 BODY_MAX_LENGTH = 5000
 ACTION_URL_MAX_LENGTH = 2048
 DATA_MAX_BYTES = 16 * 1024
+DATA_MAX_DEPTH = jsontree.MAX_DEPTH
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
 
 REQUIRED_FIELDS = ("type", "title")
@@ -27,8 +28,8 @@ OPTIONAL_FIELDS = ("body", "action_url", "data", "idempotency_key", "expires_at"
 RECIPIENT_FIELDS = ("user_id", "user_ids")
 KNOWN_FIELDS = frozenset(RECIPIENT_FIELDS + REQUIRED_FIELDS + OPTIONAL_FIELDS)
 
-# PostgreSQL text and jsonb cannot hold NUL; refuse it here rather than fail in the store.
-_NUL = "\x00"
+# The store's timestamptz and Python's datetime both end at year 9999 (in UTC).
+_LATEST = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -137,9 +138,7 @@ def _text_problem(value: Any, minimum: int, maximum: int) -> str | None:
         return "must be a string"
     if not minimum <= len(value) <= maximum:
         return f"must be {minimum} to {maximum} characters, got {len(value)}"
-    if _NUL in value:
-        return "must not contain NUL characters"
-    return None
+    return jsontree.text_problem(value)
 
 
 def user_id_problem(value: Any) -> str | None:
@@ -181,11 +180,12 @@ def _action_url_problem(value: Any) -> str | None:
 def _data_problem(value: Any) -> str | None:
     if not isinstance(value, dict):
         return "must be a JSON object"
+    problem = jsontree.tree_problem(value, DATA_MAX_DEPTH)
+    if problem is not None:
+        return problem
     encoded = serialization.dumps(value)
     if len(encoded) > DATA_MAX_BYTES:
         return f"must be at most {DATA_MAX_BYTES} bytes as JSON, got {len(encoded)}"
-    if b"\\u0000" in encoded:
-        return "must not contain NUL characters"
     return None
 
 
@@ -199,8 +199,8 @@ def _expires_at(value: Any, now: datetime, errors: _Collector) -> datetime | Non
     parsed = _parse_timestamp(value)
     if parsed is None:
         errors.add("expires_at", "must be an RFC 3339 timestamp with a time zone")
-    elif parsed <= now:
-        errors.add("expires_at", "must be in the future")
+    elif not now < parsed < _LATEST:
+        errors.add("expires_at", "must be in the future and before year 9999")
     return parsed
 
 
@@ -209,9 +209,10 @@ def _parse_timestamp(value: Any) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(value)
-    except ValueError:
+        # In UTC, as the store keeps it: 9999-12-31T23:59:59-23:59 is past year 9999 there.
+        return parsed.astimezone(UTC) if parsed.tzinfo is not None else None
+    except (ValueError, OverflowError):
         return None
-    return parsed if parsed.tzinfo is not None else None
 
 
 _RULES: dict[str, Callable[[Any], str | None]] = {

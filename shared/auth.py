@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import hmac
+import math
+import time
+import unicodedata
 from dataclasses import dataclass
+from typing import Any
 
 import jwt
 
@@ -29,6 +33,8 @@ class UserClaims:
 
 
 USER_ID_MAX_LENGTH = 128
+TIME_CLAIMS = ("exp", "iat", "nbf")
+LATEST_TIME = 253_402_300_799  # 9999-12-31T23:59:59Z: past it no datetime can hold the claim
 
 
 def verify_user_token(token: str, settings: JwtSettings) -> UserClaims:
@@ -51,10 +57,37 @@ def verify_user_token(token: str, settings: JwtSettings) -> UserClaims:
         raise AuthError("token issuer not accepted") from None
     except jwt.PyJWTError as exc:
         raise AuthError(f"invalid token: {exc}") from None
-    subject = claims["sub"]
-    if not isinstance(subject, str) or not subject or len(subject) > USER_ID_MAX_LENGTH:
-        raise AuthError("token subject must be a non-empty user id string")
-    return UserClaims(user_id=subject, expires_at=float(claims["exp"]))
+    except (OverflowError, ValueError, TypeError):  # PyJWT's int() of a claim like 1e400
+        raise AuthError("invalid token: a time claim is not a usable number") from None
+    _check_times(claims, settings)
+    return UserClaims(user_id=_subject(claims["sub"]), expires_at=float(claims["exp"]))
+
+
+def _check_times(claims: dict[str, Any], settings: JwtSettings) -> None:
+    """Signed is not sane: every time claim a finite number in range, and a bounded lifetime."""
+    for name in TIME_CLAIMS:
+        value = claims.get(name)
+        if value is None and name != "exp":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise AuthError(f"token claim {name} must be a number")
+        # Range first: math.isfinite(10**400) raises instead of answering.
+        if not (0 <= value <= LATEST_TIME and math.isfinite(value)):
+            raise AuthError(f"token claim {name} is out of range")
+    if settings.max_ttl is None:
+        return
+    start = claims.get("iat", time.time())
+    if claims["exp"] - start > settings.max_ttl + settings.leeway_seconds:
+        raise AuthError(f"token lifetime exceeds {settings.max_ttl:g} s (TOCSIN_JWT_MAX_TTL)")
+
+
+def _subject(subject: Any) -> str:
+    """A short printable user id: no control characters, no lone surrogates."""
+    if not isinstance(subject, str) or not 1 <= len(subject) <= USER_ID_MAX_LENGTH:
+        raise AuthError("token subject must be a user id of 1 to 128 characters")
+    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in subject):
+        raise AuthError("token subject must be printable text")
+    return subject
 
 
 def bearer_token(header: str | None) -> str | None:

@@ -124,6 +124,7 @@ class JwtSettings:
     audience: str
     issuer: str
     leeway_seconds: int = 10
+    max_ttl: float | None = None  # seconds a token may live (exp - iat); None: no limit
 
     @property
     def verification_key(self) -> str:
@@ -153,6 +154,7 @@ class JwtSettings:
             audience=env.string("TOCSIN_JWT_AUDIENCE", "tocsin"),
             issuer=env.string("TOCSIN_JWT_ISSUER", "tocsin"),
             leeway_seconds=env.integer("TOCSIN_JWT_LEEWAY", 10, 0, 300),
+            max_ttl=env.number("TOCSIN_JWT_MAX_TTL", 0.0, 0.0, 1e8) or None,
         )
 
 

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
+
+from shared import jsontree
+from shared.serialization import Unreadable
+
+logger = logging.getLogger("tocsin.store")
 
 
 class Row(Protocol):
@@ -53,7 +59,7 @@ class Notification:
             title=row["title"],
             body=row["body"],
             action_url=row["action_url"],
-            data=row["data"],
+            data=_deliverable_data(row),
             created_at=row["created_at"],
             expires_at=row["expires_at"],
             seen_at=row["seen_at"],
@@ -80,6 +86,22 @@ class Notification:
             "readAt": self.read_at,
             "archivedAt": self.archived_at,
         }
+
+
+def _deliverable_data(row: Row) -> Mapping[str, Any]:
+    """`data` as stored, or {} when no frame could carry it (a row from before today's limits,
+    or written by hand): the notification is still delivered, and the skip is logged."""
+    data = row["data"]
+    if isinstance(data, Unreadable):
+        problem: str | None = f"cannot be decoded: {data.problem}"
+    elif not isinstance(data, dict):
+        problem = "is not a JSON object"
+    else:
+        problem = jsontree.tree_problem(data)
+    if problem is None:
+        return data  # type: ignore[no-any-return]
+    logger.warning("notification %s: data %s; delivered with data {}", row["id"], problem)
+    return {}
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec(
         "jsonb",
         encoder=lambda value: serialization.dumps(value).decode(),
-        decoder=serialization.loads,
+        decoder=serialization.loads_stored,  # checked per row in Notification.from_record
         schema="pg_catalog",
     )
 

@@ -19,4 +19,5 @@ TYPE_MAX_LENGTH = 96
 
 
 def is_valid_type(value: str) -> bool:
-    return len(value) <= TYPE_MAX_LENGTH and TYPE_PATTERN.match(value) is not None
+    # fullmatch: `$` in a pattern also matches before a trailing newline.
+    return len(value) <= TYPE_MAX_LENGTH and TYPE_PATTERN.fullmatch(value) is not None

@@ -27,6 +27,14 @@ def _without(*names: str) -> Mutation:
     return lambda body, user: {k: v for k, v in body.items() if k not in names}
 
 
+def _nested(depth: int) -> dict[str, Any]:
+    """{"k": {"k": ... {}}} with `depth` objects in all."""
+    value: dict[str, Any] = {}
+    for _ in range(depth - 1):
+        value = {"k": value}
+    return value
+
+
 def _past() -> str:
     return (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
 
@@ -47,6 +55,15 @@ BAD_FIELDS: list[tuple[str, Mutation, str]] = [
     ("action-url-too-long", _set(action_url="/" + "a" * 2048), "action_url"),
     ("data-not-object", _set(data=[1, 2]), "data"),
     ("data-oversize", _set(data={"blob": "x" * 16 * 1024}), "data"),
+    ("data-too-deep", lambda b, u: {**b, "data": _nested(33)}, "data"),
+    ("data-far-too-deep", lambda b, u: {**b, "data": _nested(300)}, "data"),
+    ("data-nul-in-key", _set(data={"a\x00": 1}), "data"),
+    ("type-trailing-newline", _set(type="order:shipped\n"), "type"),
+    (
+        "expires-at-past-year-9999-in-utc",
+        _set(expires_at="9999-12-31T23:59:59-23:59"),
+        "expires_at",
+    ),
     ("both-recipients", lambda b, u: {**b, "user_ids": [u]}, "user_ids"),
     ("no-recipient", _without("user_id"), "user_id"),
     ("user-id-empty", _set(user_id=""), "user_id"),

@@ -72,3 +72,69 @@ def test_null_required_fields_are_missing() -> None:
     with pytest.raises(ValidationFailed) as caught:
         validate({"user_id": "1", "type": None, "title": None}, 1, NOW)
     assert [e.field for e in caught.value.errors] == ["type", "title"]
+
+
+def test_data_nested_32_levels_is_accepted() -> None:
+    data: dict[str, object] = {"a": [[[{"b": 1}]]]}
+    for _ in range(27):
+        data = {"k": data}
+    validate({"user_id": "1", "type": "a:b", "title": "t", "data": data}, 1, NOW)
+
+
+@pytest.mark.parametrize("depth", [33, 252, 300, 2000])
+def test_data_nested_deeper_is_refused_before_encoding(depth: int) -> None:
+    data: object = {}
+    for index in range(depth - 1):
+        data = {"k": data} if index % 2 else [data]
+    with pytest.raises(ValidationFailed) as caught:
+        validate({"user_id": "1", "type": "a:b", "title": "t", "data": {"x": data}}, 1, NOW)
+    assert [(e.field, e.message) for e in caught.value.errors] == [
+        ("data", "must be nested at most 32 levels deep")
+    ]
+
+
+@pytest.mark.parametrize(
+    "data", [{"k": "\ud800"}, {"\udfff": 1}, {"a": [{"b": "x\x00"}]}, {"a\x00": 1}]
+)
+def test_unencodable_text_anywhere_in_data_is_refused(data: dict[str, object]) -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        validate({"user_id": "1", "type": "a:b", "title": "t", "data": data}, 1, NOW)
+    assert [e.field for e in caught.value.errors] == ["data"]
+
+
+@pytest.mark.parametrize("field", ["title", "body", "user_id", "idempotency_key"])
+def test_lone_surrogate_in_text_fields_is_refused(field: str) -> None:
+    payload = {"user_id": "1", "type": "a:b", "title": "t", field: "a\ud83d"}
+    with pytest.raises(ValidationFailed) as caught:
+        validate(payload, 1, NOW)
+    assert [(e.field, e.message) for e in caught.value.errors] == [
+        (field, "must be valid Unicode text (no lone surrogates)")
+    ]
+
+
+@pytest.mark.parametrize("kind", ["order:shipped\n", "a:b\n", "\na:b"])
+def test_type_with_a_newline_is_refused(kind: str) -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        validate({"user_id": "1", "type": kind, "title": "t"}, 1, NOW)
+    assert [e.field for e in caught.value.errors] == ["type"]
+
+
+@pytest.mark.parametrize(
+    "value", ["9999-12-31T23:59:59-23:59", "9999-12-31T23:59:59+00:00", "0001-01-01T00:00:00+01:00"]
+)
+def test_expires_at_outside_what_the_store_holds_is_refused(value: str) -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        validate({"user_id": "1", "type": "a:b", "title": "t", "expires_at": value}, 1, NOW)
+    assert [e.field for e in caught.value.errors] == ["expires_at"]
+
+
+def test_expires_at_is_kept_in_utc() -> None:
+    payload = {
+        "user_id": "1",
+        "type": "a:b",
+        "title": "t",
+        "expires_at": "2027-01-01T02:00:00+02:00",
+    }
+    new = validate(payload, 1, NOW).notification
+    assert new.expires_at == datetime(2027, 1, 1, tzinfo=UTC)
+    assert new.expires_at is not None and new.expires_at.utcoffset() is not None
