@@ -1,13 +1,19 @@
-"""Tokens the gateway accepts, and a client that imports nothing of the server."""
+"""Tokens the gateway accepts, and a client (its own distribution) that imports nothing of
+the server."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
+import tomllib
+from importlib import metadata
+from pathlib import Path
 
 import jwt
 import pytest
+from packaging.requirements import Requirement
 
 from shared.auth import AuthError, verify_user_token
 from shared.config import JwtSettings
@@ -45,15 +51,33 @@ def test_bad_token_arguments(bad: dict[str, object]) -> None:
         user_token(**arguments)  # type: ignore[arg-type]
 
 
-def test_client_imports_nothing_of_the_server() -> None:
-    script = (
-        "import sys, tocsin_client\n"
-        "banned = ('starlette', 'asyncpg', 'redis', 'orjson', 'jwt', 'shared',"
-        " 'dispatcher', 'gateway', 'prometheus_client')\n"
-        "print(','.join(m for m in sys.modules if m.split('.')[0] in banned))\n"
-    )
+IMPORTED = (
+    "import json, sys\n"
+    "def top(): return {m.split('.')[0] for m in sys.modules}\n"
+    "before = top()\n"
+    "import httpx\n"
+    "with_httpx = top()\n"
+    "import tocsin_client\n"
+    "print(json.dumps({'file': tocsin_client.__file__, 'httpx': sorted(with_httpx - before),"
+    " 'client': sorted(top() - with_httpx)}))\n"
+)
+SERVER = {"starlette", "asyncpg", "redis", "orjson", "jwt", "prometheus_client", "uvicorn"}
+REPOSITORY = {"shared", "dispatcher", "gateway", "tocsin"}
+
+
+def test_client_is_its_own_distribution_and_imports_only_httpx_and_the_stdlib() -> None:
     done = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", IMPORTED], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == ""
+    found = json.loads(done.stdout)
+    assert Path(found["file"]).is_relative_to(ROOT / "client" / "tocsin_client")
+    beyond_httpx = set(found["client"]) - set(sys.stdlib_module_names) - {"tocsin_client"}
+    assert beyond_httpx == set(), f"tocsin_client imports {beyond_httpx} besides httpx"
+    assert not (set(found["httpx"]) | set(found["client"])) & (SERVER | REPOSITORY)
+
+
+def test_client_distribution_declares_httpx_only() -> None:
+    project = tomllib.loads((ROOT / "client" / "pyproject.toml").read_text())["project"]
+    assert [Requirement(r).name for r in project["dependencies"]] == ["httpx"]
+    assert metadata.requires("tocsin-client") == project["dependencies"]

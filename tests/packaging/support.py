@@ -1,0 +1,142 @@
+"""Building the distributions and running what they install, for the packaging tests."""
+
+from __future__ import annotations
+
+import email.parser
+import os
+import subprocess
+import sys
+import time
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from packaging.requirements import Requirement
+
+from tests.support.processes import ServerProcess
+
+VERSION = "0.1.0"
+COMMAND_TIMEOUT = 300.0
+
+
+def run(
+    args: Sequence[str | Path],
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    check: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [str(arg) for arg in args],
+        cwd=cwd,
+        env=dict(env) if env is not None else clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT,
+    )
+    if check and done.returncode != 0:
+        raise AssertionError(f"{args} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This environment without what would let the checkout or the dev venv leak in."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")
+    }
+    return {**env, "PYTHONUNBUFFERED": "1", **extra}
+
+
+@dataclass(frozen=True)
+class Dists:
+    """The folder `python -m build` wrote both distributions to."""
+
+    folder: Path
+
+    def one(self, name: str) -> Path:
+        found = sorted(self.folder.glob(name))
+        assert len(found) == 1, f"expected one {name} in {self.folder}: {found}"
+        return found[0]
+
+    @property
+    def server_wheel(self) -> Path:
+        return self.one(f"tocsin-{VERSION}-py3-none-any.whl")
+
+    @property
+    def client_wheel(self) -> Path:
+        return self.one(f"tocsin_client-{VERSION}-py3-none-any.whl")
+
+
+def build(projects: Sequence[Path], out: Path, log_dir: Path) -> None:
+    """`python -m build` (sdist, then the wheel from that sdist) of each project, in parallel."""
+    started = []
+    for index, project in enumerate(projects):
+        log_path = log_dir / f"build-{index}.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "build", "--outdir", str(out), str(project)],
+                env=clean_env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        started.append((process, log_path))
+    for process, log_path in started:
+        code = process.wait(COMMAND_TIMEOUT)
+        assert code == 0, f"build failed:\n{log_path.read_text(errors='replace')}"
+
+
+def wheel_names(wheel: Path) -> set[str]:
+    with zipfile.ZipFile(wheel) as archive:
+        return set(archive.namelist())
+
+
+def wheel_requirements(wheel: Path) -> list[Requirement]:
+    """Requires-Dist of a wheel's METADATA, parsed."""
+    with zipfile.ZipFile(wheel) as archive:
+        (metadata,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        message = email.parser.Parser().parsestr(archive.read(metadata).decode())
+    return [Requirement(line) for line in message.get_all("Requires-Dist") or []]
+
+
+def installed(venv: Path) -> set[str]:
+    """Normalised names of the distributions installed in a venv."""
+    listing = run([venv / "bin" / "python", "-m", "pip", "list", "--format=freeze"]).stdout
+    return {line.split("==")[0].lower().replace("_", "-") for line in listing.splitlines()}
+
+
+def start_installed(
+    venv: Path, role: str, env: Mapping[str, str], port: int, log_dir: Path, cwd: Path
+) -> ServerProcess:
+    """Run the venv's own `tocsin ROLE` (not the checkout's) until GET /readyz answers 200."""
+    log_path = log_dir / f"{role}-{port}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(venv / "bin" / "tocsin"), role],
+            cwd=cwd,
+            env=clean_env(**env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    server = ServerProcess(process, port, log_path)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"{role} exited {process.returncode}:\n{server.log()}")
+        try:
+            if httpx.get(server.url + "/readyz", timeout=1).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    server.kill()
+    raise AssertionError(f"{role} not ready after 30 s:\n{server.log()}")
+
+
+def make_venv(path: Path) -> Path:
+    """A fresh virtual environment with pip, on the interpreter running the tests."""
+    run([sys.executable, "-m", "venv", path])
+    return path
