@@ -1,9 +1,10 @@
-"""Development-only demo (`TOCSIN_DEMO=true`, set by `tocsin run`): a page with a demo user's
-bell and toasts, its token, and a panel that sends each built-in type through the dispatcher
-with the producer client, exactly as a producer would."""
+"""Development-only demo (`TOCSIN_DEMO=true`, set by `tocsin run`): a page with one user's bell
+and toasts (`/demo?user=ID`, default `demo`), its token, and a panel that sends each built-in
+type through the dispatcher with the producer client, exactly as a producer would."""
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 
 from starlette.requests import Request
@@ -13,11 +14,13 @@ from starlette.routing import Route
 import tocsin_client
 from gateway.runtime import Gateway
 from shared import serialization
+from shared.auth import USER_ID_MAX_LENGTH
 from shared.http import JSONResponse, error_response
 from shared.types import BUILTIN_TYPES, is_valid_type
 
 STATIC_DIR = Path(__file__).parent / "static"
 MAX_SEND = 200
+DEFAULT_USER = "demo"  # the README's Quick start sends to this user; `/demo?user=ID` picks another
 
 SAMPLES: dict[str, tuple[str, str, str]] = {
     "order:status_changed": ("Order #1042 shipped", "Your order is on its way.", "/orders/1042"),
@@ -29,8 +32,23 @@ SAMPLES: dict[str, tuple[str, str, str]] = {
 }
 
 
-def _user(value: object) -> str:
-    return value if isinstance(value, str) and 0 < len(value) <= 128 else "demo"
+def _user_problem(user: object) -> str | None:
+    """A user id the dispatcher accepts and the gateway accepts as a token subject; a bad id is
+    refused, never replaced by the default."""
+    if not isinstance(user, str):
+        return "user must be a string"
+    if not 1 <= len(user) <= USER_ID_MAX_LENGTH:
+        return f"user must be 1 to {USER_ID_MAX_LENGTH} characters, got {len(user)}"
+    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in user):
+        return "user must be printable text, without control characters"
+    return None
+
+
+def _bad_user(user: object) -> Response | None:
+    problem = _user_problem(user)
+    if problem is None:
+        return None
+    return error_response(422, "validation_error", problem, field="user")
 
 
 async def page(request: Request) -> Response:
@@ -44,7 +62,9 @@ async def config(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
     jwt = gateway.settings.jwt
     assert jwt.secret is not None  # demo mode runs with the embedded HS256 secret
-    user = _user(request.query_params.get("user"))
+    user = request.query_params.get("user", DEFAULT_USER)
+    if refused := _bad_user(user):
+        return refused
     scheme = "wss" if request.url.scheme == "https" else "ws"
     return JSONResponse(
         {
@@ -75,6 +95,9 @@ async def send(request: Request) -> Response:
         return error_response(
             422, "validation_error", f"count must be 1..{MAX_SEND}", field="count"
         )
+    user = body.get("user", DEFAULT_USER)
+    if refused := _bad_user(user):
+        return refused
     title, text, url = SAMPLES.get(kind, (kind, "Sample notification", "/"))
     assert gateway.settings.producer_key is not None
     sent = []
@@ -83,9 +106,7 @@ async def send(request: Request) -> Response:
     ) as client:
         for i in range(count):
             suffix = f" ({i + 1})" if count > 1 else ""
-            result = await client.send(
-                _user(body.get("user")), kind, title + suffix, text, action_url=url
-            )
+            result = await client.send(user, kind, title + suffix, text, action_url=url)
             sent.append({"id": result.id, "seq": result.seq})
     return JSONResponse({"sent": sent})
 

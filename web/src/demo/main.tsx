@@ -17,13 +17,21 @@ interface DemoConfig {
 type Theme = "auto" | "light" | "dark";
 
 const params = new URLSearchParams(location.search);
-const user = params.get("user") ?? "demo";
+// Without ?user= the gateway picks its default user (the one the README's Quick start sends to).
+const requestedUser = params.get("user");
 const useElement = params.get("ui") === "element";
+let user: string | null = requestedUser;
 
 async function fetchConfig(): Promise<DemoConfig> {
-  const response = await fetch(`/demo/config?user=${encodeURIComponent(user)}`);
-  if (!response.ok) throw new Error(`/demo/config answered ${response.status}`);
-  return (await response.json()) as DemoConfig;
+  const query = requestedUser === null ? "" : `?user=${encodeURIComponent(requestedUser)}`;
+  const response = await fetch(`/demo/config${query}`);
+  if (!response.ok) {
+    const body = (await response.json().catch(() => null)) as { error?: { message?: string } } | null;
+    throw new Error(body?.error?.message ?? `/demo/config answered ${response.status}`);
+  }
+  const config = (await response.json()) as DemoConfig;
+  user = config.userId;
+  return config;
 }
 
 async function send(type: string, count = 1): Promise<void> {
@@ -32,6 +40,38 @@ async function send(type: string, count = 1): Promise<void> {
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify({ user, type, count }),
   });
+}
+
+/** This page for another user, keeping the other options (theme, ui). */
+function pageFor(other: string): string {
+  const next = new URLSearchParams(params);
+  next.set("user", other);
+  return `/demo?${next.toString()}`;
+}
+
+function SignedIn({ userId }: { userId: string }): ReactNode {
+  const href = pageFor(userId === "42" ? "43" : "42");
+  return (
+    <p className="signed-in" data-testid="signed-in">
+      Signed in as <strong>{userId}</strong> — open <a href={href}>{href}</a> for another user
+    </p>
+  );
+}
+
+function ConfigError({ message }: { message: string }): ReactNode {
+  return (
+    <main>
+      <section className="card error" role="alert" data-testid="config-error">
+        <h2>Cannot open the demo for this user</h2>
+        <p>
+          <code>?user={requestedUser}</code> was refused: {message}.
+        </p>
+        <p className="meta">
+          Open <a href="/demo">/demo</a> for the default user, or <a href={pageFor("42")}>{pageFor("42")}</a>.
+        </p>
+      </section>
+    </main>
+  );
 }
 
 function applyTheme(theme: Theme): void {
@@ -88,14 +128,13 @@ function App({ config, client }: { config: DemoConfig; client: TocsinClient }): 
   return (
     <TocsinProvider client={client}>
       <header>
-        <h1>
-          Acme Shop<small>signed in as {config.userId}</small>
-        </h1>
+        <h1>Acme Shop</h1>
         <Status />
         <ThemePicker theme={theme} onChange={change} />
         <NotificationBell />
       </header>
       <main>
+        <SignedIn userId={config.userId} />
         <SendPanel types={config.types} />
         <p className="meta">
           Open this page in several tabs: they share one WebSocket and every badge stays in step.
@@ -117,11 +156,12 @@ function ElementApp({ config }: { config: DemoConfig }): ReactNode {
     <>
       <header>
         <h1>
-          Acme Shop<small>signed in as {config.userId} · web component</small>
+          Acme Shop<small>web component</small>
         </h1>
         <tocsin-bell ref={ref} gateway-url={config.wsUrl} api-base={config.apiBase} />
       </header>
       <main>
+        <SignedIn userId={config.userId} />
         <SendPanel types={config.types} />
       </main>
     </>
@@ -144,8 +184,14 @@ declare module "react" {
 
 async function main(): Promise<void> {
   applyTheme((params.get("theme") as Theme | null) ?? "auto");
-  const config = await fetchConfig();
   const root = createRoot(document.getElementById("root") as HTMLElement);
+  let config: DemoConfig;
+  try {
+    config = await fetchConfig();
+  } catch (error) {
+    root.render(<ConfigError message={error instanceof Error ? error.message : String(error)} />);
+    return;
+  }
   if (useElement) {
     root.render(<ElementApp config={config} />);
     return;
