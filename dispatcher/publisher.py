@@ -13,7 +13,8 @@ from collections.abc import Sequence
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from shared import frames, keys, metrics
+from dispatcher import metrics
+from shared import frames, keys
 from shared.models import Stored
 
 logger = logging.getLogger("tocsin.dispatcher.publisher")

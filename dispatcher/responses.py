@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from shared import metrics
+from dispatcher import metrics
 from shared.http import JSONResponse, error_response
 
 
@@ -17,5 +17,5 @@ def reject(
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     """An error answer to a producer request, counted by status."""
-    metrics.REQUESTS_REJECTED.labels(status=str(status)).inc()
+    metrics.rejected(status)
     return error_response(status, code, message, fields=fields, headers=headers)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from shared.metrics import BACKEND_ERRORS
+from gateway.metrics import BACKEND_ERRORS
 from shared.repository import Repository
 
 logger = logging.getLogger("tocsin.gateway.acks")

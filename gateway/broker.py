@@ -17,8 +17,8 @@ from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from gateway.metrics import BACKEND_ERRORS, PUBSUB_CHANNELS, REDIS_RECONNECTS
 from shared import keys
-from shared.metrics import BACKEND_ERRORS
 
 logger = logging.getLogger("tocsin.gateway.broker")
 
@@ -60,6 +60,7 @@ class Broker:
         self._heard = time.monotonic()
         self._broken = False
         self.connected = asyncio.Event()
+        PUBSUB_CHANNELS.set_function(self._subscribed_count)
 
     async def subscribe(self, channel: str) -> None:
         pubsub = self._pubsub
@@ -83,10 +84,14 @@ class Broker:
     async def run(self) -> None:
         """Listen forever; reconnect with capped backoff, reset after a good connection."""
         delay = 0.1
+        links = 0
         while True:
             try:
                 await self._connect()
                 delay = 0.1
+                links += 1
+                if links > 1:
+                    REDIS_RECONNECTS.inc()
                 await self._listen()
             except asyncio.CancelledError:
                 raise
@@ -100,6 +105,11 @@ class Broker:
     async def close(self) -> None:
         await self._disconnect()
         await self._redis.aclose()
+
+    def _subscribed_count(self) -> int:
+        """Channels on the live link (read at scrape time, possibly from another thread)."""
+        pubsub = self._pubsub
+        return len(pubsub.channels) if pubsub is not None and self.connected.is_set() else 0
 
     async def _connect(self) -> None:
         pubsub = self._redis.pubsub()

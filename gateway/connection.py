@@ -6,13 +6,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from starlette.websockets import WebSocket
 
+from gateway.metrics import CLOSES, DELIVERY_LATENCY, FRAMES_SENT, RESUME_BACKLOG
 from shared import frames
-from shared.metrics import CLOSES, FRAMES_SENT, RESUME_BACKLOG
 from shared.models import Notification
 
 logger = logging.getLogger("tocsin.gateway.connection")
@@ -24,6 +26,14 @@ _CLOSE = object()  # queue sentinel: flush what is queued, then close
 
 
 _EARLY_LIMIT = 64
+
+
+class Live(NamedTuple):
+    """A live `notification:new` frame and its commit time (epoch seconds), kept with it
+    until it is written so the delivery latency ends when the socket has it."""
+
+    text: str
+    created: float | None
 
 
 class _Abandoned(Exception):
@@ -54,7 +64,7 @@ class Connection:
         self._drain_timeout = drain_timeout
         self._drained = asyncio.Event()  # set while the queue holds under half the buffer
         self._drained.set()
-        self._held: dict[int, str] = {}  # live frames waiting for a sync or a gap to fill
+        self._held: dict[int, Live] = {}  # live frames waiting for a sync or a gap to fill
         self._held_limit = queue_size
         self._held_chars = 0
         self._early: list[str] = []  # state events that arrived before the welcome
@@ -70,17 +80,17 @@ class Connection:
 
     # -- sending -----------------------------------------------------------------------
 
-    def send(self, text: str) -> None:
+    def send(self, frame: str | Live) -> None:
         """Queue one frame; a full queue means a slow consumer, which is disconnected."""
         if self.closing:
             return
-        size = len(text)
+        size = len(frame if isinstance(frame, str) else frame.text)
         # One frame may exceed the buffer on its own (a large backlog page); two may not.
         if self._queued_bytes and self._queued_bytes + size > self._buffer_bytes:
             self.close(SLOW_CONSUMER, "slow consumer", flush=False)
             return
         try:
-            self._queue.put_nowait(text)
+            self._queue.put_nowait(frame)
         except asyncio.QueueFull:
             self.close(SLOW_CONSUMER, "slow consumer", flush=False)
             return
@@ -88,15 +98,15 @@ class Connection:
         if self._queued_bytes * 2 >= self._buffer_bytes:
             self._drained.clear()
 
-    def offer(self, seq: int, text: str) -> None:
-        """A live `notification:new` frame from the user's channel."""
+    def offer(self, seq: int, text: str, created: float | None = None) -> None:
+        """A live `notification:new` frame from the user's channel, committed at `created`."""
         if seq <= self.last_seq or self.closing:
             return
         if self._live and self._sync_task is None and seq == self.last_seq + 1:
-            self.send(text)
+            self.send(Live(text, created))
             self.last_seq = seq
             return
-        self._hold(seq, text)
+        self._hold(seq, Live(text, created))
         if self._live:
             self.request_sync()
 
@@ -107,19 +117,19 @@ class Connection:
         elif len(self._early) < _EARLY_LIMIT:
             self._early.append(text)
 
-    def _hold(self, seq: int, text: str) -> None:
-        fits = self._held_chars + len(text) <= self._buffer_bytes
+    def _hold(self, seq: int, frame: Live) -> None:
+        fits = self._held_chars + len(frame.text) <= self._buffer_bytes
         if seq not in self._held and len(self._held) < self._held_limit and fits:
-            self._held[seq] = text
-            self._held_chars += len(text)
+            self._held[seq] = frame
+            self._held_chars += len(frame.text)
         else:
             self._overflowed = True  # the store has it; the sync reads it again
 
-    def _unhold(self, seq: int) -> str | None:
-        text = self._held.pop(seq, None)
-        if text is not None:
-            self._held_chars -= len(text)
-        return text
+    def _unhold(self, seq: int) -> Live | None:
+        frame = self._held.pop(seq, None)
+        if frame is not None:
+            self._held_chars -= len(frame.text)
+        return frame
 
     def close(self, code: int, reason: str, *, flush: bool) -> None:
         """Server-side close. flush=True sends what is queued first (e.g. a reconnect frame)."""
@@ -140,10 +150,13 @@ class Connection:
             if item is _CLOSE:
                 self.done.set()
                 return
-            assert isinstance(item, str)
-            await self.websocket.send_text(item)
+            assert isinstance(item, str | Live)
+            text, created = (item, None) if isinstance(item, str) else item
+            await self.websocket.send_text(text)
             FRAMES_SENT.inc()
-            self._queued_bytes -= len(item)
+            if created is not None:
+                DELIVERY_LATENCY.observe(max(0.0, time.time() - created))
+            self._queued_bytes -= len(text)
             if self._queued_bytes * 2 < self._buffer_bytes:
                 self._drained.set()
 
@@ -217,8 +230,8 @@ class Connection:
     def _release_held(self) -> None:
         for seq in [s for s in self._held if s <= self.last_seq]:
             self._unhold(seq)
-        while (text := self._unhold(self.last_seq + 1)) is not None:
-            self.send(text)
+        while (frame := self._unhold(self.last_seq + 1)) is not None:
+            self.send(frame)
             self.last_seq += 1
 
     def _skip_to_held(self) -> None:

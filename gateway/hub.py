@@ -9,12 +9,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
 
 from gateway.connection import Connection
+from gateway.metrics import CONNECTIONS, USERS
 from shared import frames, keys, serialization
-from shared.metrics import CONNECTIONS, DELIVERY_LATENCY, USERS
 
 logger = logging.getLogger("tocsin.gateway.hub")
 
@@ -97,10 +97,9 @@ class Hub:
             return
         text = data.decode()
         if frame.get("type") == frames.NEW:
-            seq = int(frame["seq"])
+            seq, created = int(frame["seq"]), _created(frame)
             for conn in list(conns):
-                conn.offer(seq, text)
-            _observe_latency(frame)
+                conn.offer(seq, text, created)
         else:
             for conn in list(conns):
                 conn.send_event(text)
@@ -119,8 +118,12 @@ class Hub:
         CONNECTIONS.set(self.count())
 
 
-def _observe_latency(frame: dict[str, object]) -> None:
+def _created(frame: dict[str, object]) -> float | None:
+    """The commit time (createdAt) in epoch seconds; the writer measures latency from it."""
     notification = frame.get("notification")
     if isinstance(notification, dict) and isinstance(notification.get("createdAt"), str):
-        created = datetime.fromisoformat(notification["createdAt"])
-        DELIVERY_LATENCY.observe(max(0.0, (datetime.now(UTC) - created).total_seconds()))
+        try:
+            return datetime.fromisoformat(notification["createdAt"]).timestamp()
+        except ValueError:
+            return None
+    return None

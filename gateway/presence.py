@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 import redis.asyncio as aioredis
 
+from gateway.metrics import BACKEND_ERRORS
 from shared import keys
-from shared.metrics import BACKEND_ERRORS
 from shared.presence import now_ms
 
 logger = logging.getLogger("tocsin.gateway.presence")

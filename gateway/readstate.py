@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
 
+from gateway.metrics import BACKEND_ERRORS
 from shared import frames, keys
-from shared.metrics import BACKEND_ERRORS
 from shared.models import Counts, Notification
 from shared.repository import Repository
 

@@ -13,11 +13,11 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from gateway.connection import Connection
+from gateway.metrics import ACKS, CLOSES
 from gateway.ratelimit import TokenBucket
 from gateway.runtime import Gateway
 from shared import frames, serialization
 from shared.auth import AuthError, TokenExpired, UserClaims, verify_user_token
-from shared.metrics import ACKS, CLOSES
 
 logger = logging.getLogger("tocsin.gateway.session")
 

@@ -7,7 +7,7 @@ import secrets
 import socket
 from dataclasses import dataclass
 
-from shared.config import ConfigError, Env, JwtSettings, StoreSettings
+from shared.config import ConfigError, Env, JwtSettings, StoreSettings, metrics_listener
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,8 @@ class GatewaySettings:
     demo: bool = False
     dispatcher_url: str = "http://127.0.0.1:8081"
     producer_key: str | None = None
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 0  # 0: /metrics on the service port
 
     def origin_allowed(self, origin: str | None) -> bool:
         """Browsers always send Origin; a socket without one is not a cross-site page."""
@@ -52,10 +54,16 @@ class GatewaySettings:
         )
         if demo and producer_key is None:
             raise ConfigError("TOCSIN_PRODUCER_KEY", "is required when TOCSIN_DEMO is on")
+        host = env.string("TOCSIN_GATEWAY_HOST", "127.0.0.1")
+        metrics_host, metrics_port = metrics_listener(
+            env, "TOCSIN_GATEWAY_METRICS_PORT", host, port
+        )
         return cls(
             store=StoreSettings.from_env(env),
             jwt=JwtSettings.from_env(env),
-            host=env.string("TOCSIN_GATEWAY_HOST", "127.0.0.1"),
+            host=host,
+            metrics_host=metrics_host,
+            metrics_port=metrics_port,
             port=port,
             allowed_origins=env.items("TOCSIN_ALLOWED_ORIGINS", local),
             node_id=env.string("TOCSIN_NODE_ID", _default_node_id()),

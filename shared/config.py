@@ -176,6 +176,8 @@ class DispatcherSettings:
     port: int = 8081
     max_recipients: int = 10_000
     max_body_bytes: int = 1_048_576
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 0  # 0: /metrics on the service port
 
     @classmethod
     def from_env(cls, env: Env | None = None) -> DispatcherSettings:
@@ -187,11 +189,27 @@ class DispatcherSettings:
             )
         if any(len(key) < 16 for key in keys):
             raise ConfigError("TOCSIN_PRODUCER_KEYS", "every key must be at least 16 characters")
+        host = env.string("TOCSIN_DISPATCHER_HOST", "127.0.0.1")
+        port = env.integer("TOCSIN_DISPATCHER_PORT", 8081, 0, 65535)
+        metrics_host, metrics_port = metrics_listener(
+            env, "TOCSIN_DISPATCHER_METRICS_PORT", host, port
+        )
         return cls(
             store=StoreSettings.from_env(env),
             producer_keys=keys,
-            host=env.string("TOCSIN_DISPATCHER_HOST", "127.0.0.1"),
-            port=env.integer("TOCSIN_DISPATCHER_PORT", 8081, 0, 65535),
+            host=host,
+            port=port,
+            metrics_host=metrics_host,
+            metrics_port=metrics_port,
             max_recipients=env.integer("TOCSIN_MAX_RECIPIENTS", 10_000, 1, 1_000_000),
             max_body_bytes=env.integer("TOCSIN_MAX_BODY_BYTES", 1_048_576, 1024, 64 * 1_048_576),
         )
+
+
+def metrics_listener(env: Env, variable: str, host: str, port: int) -> tuple[str, int]:
+    """Host and port of a service's separate `/metrics` listener (port 0: none, /metrics is
+    served on the service port). `variable` names the service's metrics-port variable."""
+    metrics_port = env.integer(variable, 0, 0, 65535)
+    if metrics_port and metrics_port == port:
+        raise ConfigError(variable, f"must differ from the service port ({port})")
+    return env.string("TOCSIN_METRICS_HOST", host), metrics_port

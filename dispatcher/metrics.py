@@ -1,0 +1,106 @@
+"""The dispatcher's Prometheus families, on the dispatcher's own registry, and the ASGI
+middleware that times every request."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from prometheus_client import Counter, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared import metrics
+from shared.types import BUILTIN_TYPES
+
+if TYPE_CHECKING:
+    from dispatcher.runtime import Runtime
+
+REGISTRY = metrics.new_registry()
+
+REQUEST_DURATION = Histogram(
+    "tocsin_dispatcher_request_duration_seconds",
+    "HTTP requests from first byte in to last byte out, by route template, method and status",
+    ["route", "method", "status"],
+    registry=REGISTRY,
+)
+NOTIFICATIONS_ACCEPTED = Counter(
+    "tocsin_notifications_accepted_total",
+    "Notifications committed to the store, by type (built-in types, else 'other')",
+    ["type"],
+    registry=REGISTRY,
+)
+NOTIFICATIONS_REPLAYED = Counter(
+    "tocsin_notifications_idempotent_replays_total",
+    "Recipients answered from an idempotency key",
+    registry=REGISTRY,
+)
+PUBLISH_FAILURES = Counter(
+    "tocsin_publish_failures_total",
+    "Frames committed but not published (Redis unavailable)",
+    registry=REGISTRY,
+)
+REQUESTS_REJECTED = Counter(
+    "tocsin_dispatcher_rejected_total",
+    "Producer requests refused, by status",
+    ["status"],
+    registry=REGISTRY,
+)
+for _kind in (*BUILTIN_TYPES, metrics.OTHER):  # the whole bounded set, exported from 0
+    NOTIFICATIONS_ACCEPTED.labels(type=_kind)
+BACKEND_ERRORS = metrics.backend_errors(REGISTRY)
+DB_POOL = metrics.pool_collector(REGISTRY)
+READY = metrics.ready_gauge(REGISTRY)
+
+
+def accepted(kind: str, count: int) -> None:
+    NOTIFICATIONS_ACCEPTED.labels(type=metrics.type_label(kind)).inc(count)
+
+
+def rejected(status: int) -> None:
+    REQUESTS_REJECTED.labels(status=metrics.status_label(status)).inc()
+
+
+def record_ready(checks: Mapping[str, object]) -> bool:
+    """Ready as /readyz answers it (every check ok); sets tocsin_ready."""
+    ready = metrics.all_ok(checks)
+    READY.set(1 if ready else 0)
+    return ready
+
+
+async def keep_ready(runtime: Runtime) -> None:
+    """Refresh tocsin_ready from the dispatcher's readiness every few seconds, forever."""
+
+    async def check() -> bool:
+        return record_ready(await runtime.ready())
+
+    await metrics.refresh_ready(READY, check)
+
+
+class RequestMetrics:
+    """Times each HTTP request around the whole app, labelled after the router has matched."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500  # an exception before any response is a 500 to the client
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            REQUEST_DURATION.labels(
+                route=metrics.route_label(scope),
+                method=metrics.method_label(scope["method"]),
+                status=metrics.status_label(status),
+            ).observe(time.perf_counter() - start)
