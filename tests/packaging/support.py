@@ -5,7 +5,6 @@ from __future__ import annotations
 import email.parser
 import os
 import subprocess
-import sys
 import time
 import zipfile
 from collections.abc import Mapping, Sequence
@@ -71,22 +70,30 @@ class Dists:
         return self.one(f"tocsin_client-{VERSION}-py3-none-any.whl")
 
 
-def build(projects: Sequence[Path], out: Path, log_dir: Path) -> None:
-    """`python -m build` (sdist, then the wheel from that sdist) of each project, in parallel."""
+@dataclass(frozen=True)
+class Venvs:
+    image: Path  # deploy/install-image.sh's install of both wheels
+    client: Path  # the client wheel alone, as a producer installs it
+
+
+def run_parallel(commands: Sequence[Sequence[str | Path]], log_dir: Path) -> None:
+    """Run the commands at once (each waits mostly on pip or the build backend); all must pass."""
     started = []
-    for index, project in enumerate(projects):
-        log_path = log_dir / f"build-{index}.log"
+    for index, command in enumerate(commands):
+        log_path = log_dir / f"command-{index}.log"
         with log_path.open("wb") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "build", "--outdir", str(out), str(project)],
+                [str(arg) for arg in command],
                 env=clean_env(),
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        started.append((process, log_path))
-    for process, log_path in started:
-        code = process.wait(COMMAND_TIMEOUT)
-        assert code == 0, f"build failed:\n{log_path.read_text(errors='replace')}"
+        started.append((command, process, log_path))
+    failed = []
+    for command, process, log_path in started:
+        if process.wait(COMMAND_TIMEOUT) != 0:
+            failed.append(f"{command}:\n{log_path.read_text(errors='replace')}")
+    assert not failed, "\n\n".join(failed)
 
 
 def wheel_names(wheel: Path) -> set[str]:
@@ -134,9 +141,3 @@ def start_installed(
         time.sleep(0.1)
     server.kill()
     raise AssertionError(f"{role} not ready after 30 s:\n{server.log()}")
-
-
-def make_venv(path: Path) -> Path:
-    """A fresh virtual environment with pip, on the interpreter running the tests."""
-    run([sys.executable, "-m", "venv", path])
-    return path

@@ -14,9 +14,9 @@ import pytest
 from tests.conftest import PRODUCER_KEY
 from tests.packaging.support import (
     Dists,
+    Venvs,
     clean_env,
     installed,
-    make_venv,
     run,
     wheel_requirements,
 )
@@ -35,11 +35,9 @@ print(json.dumps({"seq": result.seq, "id": result.id, "created": result.created}
 """
 
 
-@pytest.fixture(scope="module")
-def client_venv(dists: Dists, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    venv = make_venv(tmp_path_factory.mktemp("client-venv") / "venv")
-    run([venv / "bin" / "python", "-m", "pip", "install", "--quiet", dists.client_wheel])
-    return venv
+@pytest.fixture
+def client_venv(venvs: Venvs) -> Path:
+    return venvs.client
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import asyncpg
 import pytest
 
 from tests.conftest import JWT_SECRET, PRODUCER_KEY
-from tests.packaging.support import Dists, clean_env, installed, run, start_installed
+from tests.packaging.support import Venvs, clean_env, installed, run, start_installed
 from tests.support.processes import ROOT, ServerProcess
 from tests.support.services import free_port
 from tests.support.tabs import Tab
@@ -26,15 +26,12 @@ from tocsin_client import AsyncClient, user_token
 
 pytestmark = pytest.mark.packaging
 
-SCRIPT = ROOT / "deploy" / "install-image.sh"
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"
 
 
-@pytest.fixture(scope="module")
-def image_venv(dists: Dists, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    venv = tmp_path_factory.mktemp("image") / "opt-tocsin"
-    run(["sh", SCRIPT, dists.folder, venv])  # as the Dockerfile runs it: no exec bit needed
-    return venv
+@pytest.fixture
+def image_venv(venvs: Venvs) -> Path:
+    return venvs.image
 
 
 @pytest.fixture
@@ -43,7 +40,7 @@ def schema_url(database_url: str) -> Iterator[str]:
     tables the suite made (asyncpg passes unknown URL parameters as server settings)."""
     schema = f"tocsin_image_{secrets.token_hex(4)}"
     asyncio.run(_execute(database_url, f"CREATE SCHEMA {schema}"))
-    yield f"{database_url}?search_path={schema}"
+    yield f"{database_url}{'&' if '?' in database_url else '?'}search_path={schema}"
     asyncio.run(_execute(database_url, f"DROP SCHEMA {schema} CASCADE"))
 
 
