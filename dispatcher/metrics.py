@@ -4,17 +4,13 @@ middleware that times every request."""
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Mapping
 
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import metrics
 from shared.types import BUILTIN_TYPES
-
-if TYPE_CHECKING:
-    from dispatcher.runtime import Runtime
 
 REGISTRY = metrics.new_registry()
 
@@ -68,11 +64,11 @@ def record_ready(checks: Mapping[str, object]) -> bool:
     return ready
 
 
-async def keep_ready(runtime: Runtime) -> None:
-    """Refresh tocsin_ready from the dispatcher's readiness every few seconds, forever."""
+async def keep_ready(ready: Callable[[], Awaitable[Mapping[str, object]]]) -> None:
+    """Refresh tocsin_ready from the dispatcher's readiness checks every few seconds, forever."""
 
     async def check() -> bool:
-        return record_ready(await runtime.ready())
+        return record_ready(await ready())
 
     await metrics.refresh_ready(READY, check)
 

@@ -5,19 +5,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from dispatcher import openapi
+from dispatcher import metrics, openapi
 from dispatcher.body import BadBody, BodyTooLarge, read_body
 from dispatcher.responses import reject
 from dispatcher.runtime import STORE_ERRORS, Runtime
 from dispatcher.validation import Submission, ValidationFailed, validate
-from shared import metrics, serialization
+from shared import serialization
 from shared.auth import bearer_token, producer_key_ok
 from shared.http import JSONResponse
+from shared.metrics import exposition
 from shared.models import Stored
 
 logger = logging.getLogger("tocsin.dispatcher")
@@ -89,7 +90,7 @@ def accepted(kind: str, stored: Sequence[Stored]) -> Response:
     """201 when anything was created, 200 when every recipient was an idempotent replay."""
     created = sum(1 for s in stored if s.created)
     if created:
-        metrics.NOTIFICATIONS_ACCEPTED.labels(type=kind).inc(created)
+        metrics.accepted(kind, created)
     if created < len(stored):
         metrics.NOTIFICATIONS_REPLAYED.inc(len(stored) - created)
     items = [
@@ -110,6 +111,7 @@ async def healthz(request: Request) -> Response:
 
 async def readyz(request: Request) -> Response:
     checks = await runtime(request).probe()
+    metrics.record_ready(checks)
     ready = all(state == "ok" for state in checks.values())
     return JSONResponse(
         {"status": "ready" if ready else "unavailable", "checks": checks},
@@ -118,7 +120,9 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics_endpoint(request: Request) -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    if runtime(request).settings.metrics_port:
+        raise HTTPException(404)  # served only by the separate metrics listener
+    return exposition(metrics.REGISTRY)
 
 
 async def openapi_endpoint(request: Request) -> Response:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,8 +15,10 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from dispatcher import metrics
 from dispatcher.publisher import Publisher
 from shared.config import DispatcherSettings, StoreSettings
+from shared.metrics import listener
 from shared.repository import Repository, create_pool
 
 logger = logging.getLogger("tocsin.dispatcher")
@@ -99,14 +102,22 @@ def open_redis(url: str) -> aioredis.Redis:
 async def running(settings: DispatcherSettings) -> AsyncIterator[Runtime]:
     pool = await open_pool(settings.store)
     redis = open_redis(settings.store.redis_url)
+    runtime = Runtime(
+        settings=settings,
+        pool=pool,
+        repository=Repository(pool),
+        redis=redis,
+        publisher=Publisher(redis, PUBLISH_TIMEOUT),
+    )
+    metrics.DB_POOL.watch(pool)
+    refresh = asyncio.create_task(metrics.keep_ready(runtime.probe))
     try:
-        yield Runtime(
-            settings=settings,
-            pool=pool,
-            repository=Repository(pool),
-            redis=redis,
-            publisher=Publisher(redis, PUBLISH_TIMEOUT),
-        )
+        with listener(metrics.REGISTRY, settings.metrics_host, settings.metrics_port):
+            yield runtime
     finally:
+        refresh.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await refresh
+        metrics.DB_POOL.forget(pool)
         await redis.aclose()
         await pool.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -15,10 +14,12 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from gateway import demo, rest
+from gateway import metrics as gateway_metrics
 from gateway.runtime import Gateway
 from gateway.session import websocket_endpoint
 from gateway.settings import GatewaySettings
 from shared.http import JSONResponse
+from shared.metrics import exposition, listener
 
 
 async def healthz(request: Request) -> Response:
@@ -29,6 +30,7 @@ async def healthz(request: Request) -> Response:
 async def readyz(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
     checks = await gateway.ready()
+    gateway_metrics.record_ready(checks, gateway.draining)
     ok = all(checks.values()) and not gateway.draining
     return JSONResponse(
         {
@@ -41,7 +43,7 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    return exposition(gateway_metrics.REGISTRY)
 
 
 def create_app(settings: GatewaySettings) -> Starlette:
@@ -49,20 +51,22 @@ def create_app(settings: GatewaySettings) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await gateway.start()
-        try:
-            yield
-        finally:
-            await gateway.stop()
+        with listener(gateway_metrics.REGISTRY, settings.metrics_host, settings.metrics_port):
+            await gateway.start()
+            try:
+                yield
+            finally:
+                await gateway.stop()
 
     routes: list[BaseRoute] = [
         WebSocketRoute("/v1/ws", websocket_endpoint),
         *rest.routes,
         Route("/healthz", healthz),
         Route("/readyz", readyz),
-        Route("/metrics", metrics),
         Mount("/static", StaticFiles(directory=demo.STATIC_DIR, check_dir=False), name="static"),
     ]
+    if not settings.metrics_port:  # else only the separate metrics listener serves it
+        routes.append(Route("/metrics", metrics))
     if settings.demo:
         routes += demo.routes
     origins = ["*"] if "*" in settings.allowed_origins else list(settings.allowed_origins)

@@ -11,6 +11,7 @@ import random
 import asyncpg
 import redis.asyncio as aioredis
 
+from gateway import metrics
 from gateway.acks import AckBatcher
 from gateway.broker import Broker
 from gateway.hub import Hub
@@ -34,6 +35,7 @@ class Gateway:
     async def start(self) -> None:
         s = self.settings
         self._pool = await create_pool(s.store.database_url, s.store.pool_min, s.store.pool_max)
+        metrics.DB_POOL.watch(self._pool)
         self.repo = Repository(self._pool)
         self.redis = aioredis.Redis.from_url(
             s.store.redis_url, socket_connect_timeout=5, socket_timeout=5, health_check_interval=15
@@ -53,6 +55,7 @@ class Gateway:
             self._tasks.append(asyncio.create_task(job))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.broker.connected.wait(), 5)
+        self._tasks.append(asyncio.create_task(metrics.keep_ready(self)))
         logger.info("gateway node %s started", s.node_id)
 
     def next_connection_id(self) -> str:
@@ -82,6 +85,7 @@ class Gateway:
         await self.broker.close()
         await self.redis.aclose()
         if self._pool is not None:
+            metrics.DB_POOL.forget(self._pool)
             await self._pool.close()
 
     async def ready(self) -> dict[str, bool]:

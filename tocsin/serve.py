@@ -23,9 +23,10 @@ def serve_dispatcher(environ: Mapping[str, str]) -> int:
     import uvicorn
 
     from dispatcher.app import create_app
+    from dispatcher.metrics import RequestMetrics
 
     config = uvicorn.Config(
-        create_app(settings),
+        RequestMetrics(create_app(settings)),  # outermost: times the whole request
         host=settings.host,
         port=settings.port,
         loop="uvloop",
