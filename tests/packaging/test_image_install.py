@@ -100,7 +100,11 @@ def test_installed_services_migrate_serve_and_deliver_end_to_end(
     gateway, dispatcher = servers
 
     user = "image-venv-user"
-    delivered = asyncio.run(_deliver(gateway.port, dispatcher.url, user))
+    try:
+        delivered = asyncio.run(_deliver(gateway.port, dispatcher.url, user))
+    except Exception as exc:  # the installed servers' logs say why
+        logs = "\n".join(f"--- {s.log_path.name}\n{s.log()[-4000:]}" for s in servers)
+        raise AssertionError(f"no end-to-end delivery:\n{logs}") from exc
     assert delivered == {"seq": 1, "title": "Through the installed image", "type": "system:alert"}
     rows = asyncio.run(_fetch(schema_url, "SELECT user_id, seq FROM tocsin_notifications"))
     assert rows == [(user, 1)]  # stored in the schema that migrate made
