@@ -1,4 +1,4 @@
-"""The dispatcher's ASGI application: routes, error shape, and resources wired through lifespan."""
+"""The dispatcher's ASGI application: routes, the shared HTTP edge, resources via lifespan."""
 
 from __future__ import annotations
 
@@ -6,24 +6,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import Response
+from starlette.middleware import Middleware
 
 from dispatcher.routes import ROUTES
 from dispatcher.runtime import Runtime, running
 from shared.config import DispatcherSettings
-from shared.http import error_response
-
-
-async def http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    return error_response(exc.status_code, code, exc.detail, headers=exc.headers)
-
-
-async def internal_error(request: Request, exc: Exception) -> Response:
-    return error_response(500, "internal_error", "unexpected server error")
+from shared.http import RequestIdMiddleware, exception_handlers
 
 
 def create_app(settings: DispatcherSettings) -> Starlette:
@@ -35,7 +23,8 @@ def create_app(settings: DispatcherSettings) -> Starlette:
     return Starlette(
         routes=ROUTES,
         lifespan=lifespan,
-        exception_handlers={HTTPException: http_error, Exception: internal_error},
+        middleware=[Middleware(RequestIdMiddleware)],
+        exception_handlers=exception_handlers(),
     )
 
 

@@ -13,13 +13,14 @@ from starlette.routing import Route
 from dispatcher import metrics, openapi
 from dispatcher.body import BadBody, BodyTooLarge, read_body
 from dispatcher.responses import reject
-from dispatcher.runtime import STORE_ERRORS, Runtime
+from dispatcher.runtime import Runtime
 from dispatcher.validation import Submission, ValidationFailed, validate
 from shared import serialization
 from shared.auth import bearer_token, producer_key_ok
-from shared.http import JSONResponse
+from shared.http import JSONResponse, healthz_body, readiness
 from shared.metrics import exposition
 from shared.models import Stored
+from shared.repository import STORE_ERRORS
 
 logger = logging.getLogger("tocsin.dispatcher")
 
@@ -106,17 +107,14 @@ def accepted(kind: str, stored: Sequence[Stored]) -> Response:
 
 
 async def healthz(request: Request) -> Response:
-    return JSONResponse({"status": "ok"})
+    return JSONResponse(healthz_body("dispatcher", runtime(request).node))
 
 
 async def readyz(request: Request) -> Response:
-    checks = await runtime(request).probe()
+    # The dispatcher never drains: on SIGTERM uvicorn stops accepting, then finishes requests.
+    checks = await runtime(request).ready()
     metrics.record_ready(checks)
-    ready = all(state == "ok" for state in checks.values())
-    return JSONResponse(
-        {"status": "ready" if ready else "unavailable", "checks": checks},
-        status_code=200 if ready else 503,
-    )
+    return readiness("dispatcher", checks, draining=False)
 
 
 async def metrics_endpoint(request: Request) -> Response:

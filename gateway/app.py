@@ -18,28 +18,26 @@ from gateway import metrics as gateway_metrics
 from gateway.runtime import Gateway
 from gateway.session import websocket_endpoint
 from gateway.settings import GatewaySettings
-from shared.http import JSONResponse
+from shared.http import (
+    JSONResponse,
+    RequestIdMiddleware,
+    exception_handlers,
+    healthz_body,
+    readiness,
+)
 from shared.metrics import exposition, listener
 
 
 async def healthz(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
-    return JSONResponse({"status": "ok", "node": gateway.settings.node_id})
+    return JSONResponse(healthz_body("gateway", gateway.settings.node_id))
 
 
 async def readyz(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
     checks = await gateway.ready()
     gateway_metrics.record_ready(checks, gateway.draining)
-    ok = all(checks.values()) and not gateway.draining
-    return JSONResponse(
-        {
-            "status": "ready" if ok else "unavailable",
-            "checks": checks,
-            "draining": gateway.draining,
-        },
-        status_code=200 if ok else 503,
-    )
+    return readiness("gateway", checks, gateway.draining)
 
 
 async def metrics(request: Request) -> Response:
@@ -71,14 +69,20 @@ def create_app(settings: GatewaySettings) -> Starlette:
         routes += demo.routes
     origins = ["*"] if "*" in settings.allowed_origins else list(settings.allowed_origins)
     middleware = [
+        Middleware(RequestIdMiddleware),
         Middleware(
             CORSMiddleware,
             allow_origins=origins,
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type"],
             max_age=600,
-        )
+        ),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=middleware,
+        exception_handlers=exception_handlers(),
+    )
     app.state.gateway = gateway
     return app

@@ -19,7 +19,8 @@ from gateway.presence import Presence
 from gateway.readstate import ReadState
 from gateway.settings import GatewaySettings
 from shared import keys, serialization
-from shared.repository import Repository, create_pool
+from shared.http import probe_postgres, probe_redis
+from shared.repository import Repository, open_pool
 
 logger = logging.getLogger("tocsin.gateway")
 
@@ -34,7 +35,7 @@ class Gateway:
 
     async def start(self) -> None:
         s = self.settings
-        self._pool = await create_pool(s.store.database_url, s.store.pool_min, s.store.pool_max)
+        self._pool = await open_pool(s.store)
         metrics.DB_POOL.watch(self._pool)
         self.repo = Repository(self._pool)
         self.redis = aioredis.Redis.from_url(
@@ -88,11 +89,10 @@ class Gateway:
             metrics.DB_POOL.forget(self._pool)
             await self._pool.close()
 
-    async def ready(self) -> dict[str, bool]:
-        checks = {"postgres": False, "redis": False, "pubsub": self.broker.connected.is_set()}
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.repo.pool.fetchval("SELECT 1"), 2)
-            checks["postgres"] = True
-        with contextlib.suppress(Exception):
-            checks["redis"] = bool(await asyncio.wait_for(self.redis.ping(), 2))
-        return checks
+    async def ready(self) -> dict[str, str]:
+        """'ok' or why not, per backend: PostgreSQL, Redis, and this node's pub/sub link."""
+        postgres, redis = await asyncio.gather(
+            probe_postgres(self.repo.pool), probe_redis(self.redis)
+        )
+        pubsub = "ok" if self.broker.connected.is_set() else "down: not connected"
+        return {"postgres": postgres, "redis": redis, "pubsub": pubsub}

@@ -40,6 +40,7 @@ def uvicorn_config(settings: GatewaySettings, log_level: str = "info") -> uvicor
         ws_per_message_deflate=False,
         lifespan="on",
         timeout_graceful_shutdown=int(settings.shutdown_grace) + 5,
+        log_config=None,  # tocsin.serve configured logging (shared/logs.py); keep it
         log_level=log_level,
         proxy_headers=True,
     )

@@ -16,7 +16,7 @@ from gateway.connection import Connection
 from gateway.metrics import ACKS, CLOSES
 from gateway.ratelimit import TokenBucket
 from gateway.runtime import Gateway
-from shared import frames, serialization
+from shared import frames, logs, serialization
 from shared.auth import AuthError, TokenExpired, UserClaims, verify_user_token
 
 logger = logging.getLogger("tocsin.gateway.session")
@@ -31,7 +31,14 @@ class FrameError(Exception):
 
 async def websocket_endpoint(websocket: WebSocket) -> None:
     gateway: Gateway = websocket.app.state.gateway
-    if gateway.draining or not gateway.settings.origin_allowed(websocket.headers.get("origin")):
+    origin = websocket.headers.get("origin")
+    if gateway.draining or not gateway.settings.origin_allowed(origin):
+        if not gateway.draining:
+            logger.warning(
+                "WebSocket refused (403): Origin %r is not in TOCSIN_ALLOWED_ORIGINS (%s)",
+                str(origin)[:200],
+                ",".join(gateway.settings.allowed_origins),
+            )
         CLOSES.labels("403").inc()
         await websocket.close(1008)  # before accept: the handshake is refused with HTTP 403
         return
@@ -75,10 +82,12 @@ class Session:
         if hello is None:
             return
         claims, last_seq = hello
+        connection_id = self.gateway.next_connection_id()
+        logs.CONNECTION_ID.set(connection_id)  # this socket's task and the tasks it starts
         conn = Connection(
             self.websocket,
             claims.user_id,
-            self.gateway.next_connection_id(),
+            connection_id,
             functools.partial(self.gateway.repo.backlog, claims.user_id),
             queue_size=self.settings.send_queue,
             buffer_bytes=self.settings.send_buffer_bytes,

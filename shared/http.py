@@ -1,13 +1,53 @@
-"""JSON responses (orjson) and the one error shape both HTTP APIs answer with."""
+"""The one HTTP edge of both services: JSON responses (orjson), the error shape for every
+4xx/5xx, "store unavailable" mapped once to 503, request ids, and the readiness body."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import re
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import asyncpg
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from starlette.exceptions import HTTPException
+from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse as _StarletteJSON
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
 
-from shared import serialization
+from shared import logs, serialization
+from shared.repository import STORE_ERRORS
+
+logger = logging.getLogger("tocsin.http")
+
+# A backend (PostgreSQL or Redis) could not be reached: 503, never 500.
+UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    *STORE_ERRORS,
+    RedisConnectionError,
+    RedisTimeoutError,
+)
+RETRY_AFTER = "1"  # seconds; a backend outage is either brief or paged
+HTTP_ERROR_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+}
+REQUEST_ID_HEADER = "x-request-id"
+REQUEST_ID_MAX = 64
+_REQUEST_ID_BAD = re.compile(r"[^A-Za-z0-9._:/+=-]")
+WS_TRY_AGAIN_LATER = 1013
+PROBE_TIMEOUT = 2.0  # seconds per readiness check
 
 
 class JSONResponse(_StarletteJSON):
@@ -31,3 +71,126 @@ def error_response(
     if fields is not None:
         detail["fields"] = list(fields)
     return JSONResponse({"error": detail}, status_code=status, headers=headers)
+
+
+# -- exception handlers (both apps) ------------------------------------------------------------
+
+
+async def http_error(conn: HTTPConnection, exc: Exception) -> Response:
+    """Starlette's own 404 (unknown route, static miss), 405 and any HTTPException."""
+    assert isinstance(exc, HTTPException)
+    code = HTTP_ERROR_CODES.get(exc.status_code, "http_error")
+    return error_response(exc.status_code, code, exc.detail, headers=exc.headers)
+
+
+async def unavailable(conn: HTTPConnection, exc: Exception) -> Response | None:
+    """PostgreSQL or Redis unreachable: 503 `unavailable`; a socket closes with 1013."""
+    backend = "redis" if isinstance(exc, RedisConnectionError | RedisTimeoutError) else "postgres"
+    logger.warning("%s unavailable during %s: %r", backend, conn.url.path, exc)
+    if isinstance(conn, WebSocket):
+        with contextlib.suppress(Exception):  # already closed by the peer or the server
+            await conn.close(WS_TRY_AGAIN_LATER, f"{backend} unavailable; retry later")
+        return None
+    return error_response(
+        503,
+        "unavailable",
+        f"{backend} is unavailable; retry later",
+        headers={"Retry-After": RETRY_AFTER},
+    )
+
+
+async def internal_error(conn: HTTPConnection, exc: Exception) -> Response:
+    # Starlette re-raises after this answer; uvicorn logs the traceback with the request id.
+    return error_response(500, "internal_error", "unexpected server error", headers=_echo_id())
+
+
+def exception_handlers() -> dict[Any, Any]:
+    """Starlette `exception_handlers` for both services."""
+    handlers: dict[Any, Any] = {HTTPException: http_error, Exception: internal_error}
+    handlers.update(dict.fromkeys(UNAVAILABLE_ERRORS, unavailable))
+    return handlers
+
+
+# -- request ids -----------------------------------------------------------------------------
+
+
+def request_id(incoming: str | None) -> str:
+    """The caller's X-Request-ID made safe for logs (charset, length), or a new one."""
+    if incoming:
+        cleaned = _REQUEST_ID_BAD.sub("", incoming)[:REQUEST_ID_MAX]
+        if cleaned:
+            return cleaned
+    return uuid.uuid4().hex
+
+
+def _echo_id() -> dict[str, str]:
+    current = logs.REQUEST_ID.get()
+    return {REQUEST_ID_HEADER: current} if current else {}
+
+
+class RequestIdMiddleware:
+    """Sets the request id for this request's log lines and returns it as X-Request-ID."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(REQUEST_ID_HEADER.encode())
+        ident = request_id(incoming.decode("latin-1") if incoming else None)
+        # Not reset afterwards: uvicorn runs each request in its own task (so the value dies
+        # with it), and its own line for a crash is written after this call returns.
+        logs.REQUEST_ID.set(ident)
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [h for h in message.get("headers", []) if h[0] != b"x-request-id"]
+                message["headers"] = [*headers, (b"x-request-id", ident.encode())]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+# -- health and readiness --------------------------------------------------------------------
+
+
+def healthz_body(service: str, node: str) -> dict[str, str]:
+    return {"status": "ok", "service": service, "node": node}
+
+
+def readiness(service: str, checks: Mapping[str, str], draining: bool) -> JSONResponse:
+    """200 when every check is "ok" and the process is not draining, else 503."""
+    ready = all(state == "ok" for state in checks.values()) and not draining
+    body = {
+        "status": "ready" if ready else "unavailable",
+        "service": service,
+        "checks": dict(checks),
+        "draining": draining,
+    }
+    return JSONResponse(body, status_code=200 if ready else 503)
+
+
+async def probe_postgres(pool: asyncpg.Pool) -> str:
+    """ "ok", or "down: <error type>"; bounded in time."""
+    try:
+        async with asyncio.timeout(PROBE_TIMEOUT):
+            await pool.fetchval("SELECT 1")
+    except STORE_ERRORS as exc:
+        return _down("postgres", exc)
+    return "ok"
+
+
+async def probe_redis(redis: aioredis.Redis) -> str:
+    try:
+        async with asyncio.timeout(PROBE_TIMEOUT):
+            await redis.ping()
+    except (RedisError, OSError, TimeoutError) as exc:
+        return _down("redis", exc)
+    return "ok"
+
+
+def _down(backend: str, exc: BaseException) -> str:
+    logger.warning("readiness: %s is down: %r", backend, exc)
+    return f"down: {type(exc).__name__}"

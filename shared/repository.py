@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -10,9 +11,23 @@ from typing import Any
 import asyncpg
 
 from shared import serialization
+from shared.config import StoreSettings
 from shared.models import Counts, NewNotification, Notification, Stored
 
+logger = logging.getLogger("tocsin.store")
+
 _NOT_EXPIRED = "(expires_at IS NULL OR expires_at > now())"
+DB_CONNECT_TIMEOUT = 5.0  # seconds; a request waits at most this long for a new connection
+
+# Errors that mean "the store cannot be reached", as opposed to a bug in a query.
+STORE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.TooManyConnectionsError,
+)
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -38,6 +53,18 @@ async def create_pool(
     )
     assert pool is not None
     return pool
+
+
+async def open_pool(store: StoreSettings) -> asyncpg.Pool:
+    """The services' pool; empty (connecting on first use) if PostgreSQL is down at start-up,
+    so the process still starts, reports not ready, and recovers by itself."""
+    try:
+        return await create_pool(
+            store.database_url, store.pool_min, store.pool_max, DB_CONNECT_TIMEOUT
+        )
+    except STORE_ERRORS as exc:
+        logger.warning("PostgreSQL unreachable at start-up (%r); answering 503 until it is", exc)
+        return await create_pool(store.database_url, 0, store.pool_max, DB_CONNECT_TIMEOUT)
 
 
 def _as_uuid(value: str) -> uuid.UUID | None:

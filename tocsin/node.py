@@ -15,13 +15,13 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shared import logs
 from shared.config import ConfigError, DispatcherSettings, Env
 from shared.migrate import migrate_url
 from tocsin import secrets_store, supervisor
 from tocsin.datadir import DataDirLock, data_dir
 from tocsin.embedded import start_postgres, start_redis
 from tocsin.secrets_store import Secrets
-from tocsin.serve import log_level
 
 READY_TIMEOUT = 60.0
 STOP_MARGIN = 10.0  # beyond the gateway's own drain time
@@ -90,12 +90,13 @@ def plan(node: Node) -> Plan:
     from gateway.settings import GatewaySettings
 
     env = {**node.env, "PYTHONUNBUFFERED": "1"}
+    # The children write where this process writes; `auto` is decided once, here.
+    env["TOCSIN_LOG_FORMAT"] = logs.resolve_format(logs.LogSettings.from_env(env).format)
     dispatcher = DispatcherSettings.from_env(Env(env))
     dispatcher_url = f"http://{_reachable(dispatcher.host)}:{dispatcher.port}"
     env.setdefault("TOCSIN_DISPATCHER_URL", dispatcher_url)
     gateway_env = {**env, "TOCSIN_DEMO": env.get("TOCSIN_DEMO") or "true"}
     gateway = GatewaySettings.from_env(Env(gateway_env))
-    log_level(env)
     _check_free(dispatcher.host, dispatcher.port, "TOCSIN_DISPATCHER_PORT")
     _check_free(gateway.host, gateway.port, "TOCSIN_GATEWAY_PORT")
     return Plan(
@@ -127,6 +128,7 @@ def run(environ: Mapping[str, str]) -> int:
     with ExitStack() as cleanup:
         node = prepare(environ, cleanup)
         steps = plan(node)
+        logs.configure(logs.LogSettings.from_env(steps.dispatcher_env), secrets=_secrets(node))
         applied = asyncio.run(migrate_url(node.env["DATABASE_URL"]))
         print(f"tocsin: migrations applied: {', '.join(applied) or 'none pending'}")
         if stop.requested:
@@ -151,6 +153,11 @@ def run(environ: Mapping[str, str]) -> int:
     return 0
 
 
+def _secrets(node: Node) -> list[str]:
+    names = ("TOCSIN_PRODUCER_KEYS", "TOCSIN_PRODUCER_KEY", "TOCSIN_JWT_SECRET")
+    return [key for name in names for key in node.env.get(name, "").split(",") if key.strip()]
+
+
 def _start_children(steps: Plan) -> list[supervisor.Child]:
     command = [sys.executable, "-m", "tocsin"]
     return [
@@ -160,7 +167,9 @@ def _start_children(steps: Plan) -> list[supervisor.Child]:
 
 
 def banner(node: Node, steps: Plan) -> str:
-    key = node.secrets.producer_key if node.secrets else "$TOCSIN_PRODUCER_KEY"
+    # The key is shown to a person at a terminal, never written into a log file or journal.
+    shown = node.secrets is not None and sys.stdout.isatty()
+    key = node.secrets.producer_key if node.secrets and shown else "$TOCSIN_PRODUCER_KEY"
     tocsin = _command_name()
     url = steps.dispatcher_url
     prefix = "" if url == "http://127.0.0.1:8081" else f"TOCSIN_DISPATCHER_URL={url} "
@@ -178,7 +187,7 @@ def banner(node: Node, steps: Plan) -> str:
     if node.secrets is not None:
         state = "generated" if node.generated else "kept"
         lines += [
-            f"  producer key {key}",
+            f"  producer key {key if shown else 'TOCSIN_PRODUCER_KEYS in the secrets file'}",
             f"  secrets      {state} in {node.secrets.path} (TOCSIN_PRODUCER_KEYS,"
             " TOCSIN_JWT_SECRET; owner-only)",
         ]
@@ -186,7 +195,7 @@ def banner(node: Node, steps: Plan) -> str:
         "",
         "Send a notification from another shell:",
         f"  {prefix}{tocsin} send --user 42 --type message:received --title 'Hello' --body 'Hi!'",
-        f"  curl -X POST {url}/v1/notifications -H 'Authorization: Bearer {key}' \\",
+        f'  curl -X POST {url}/v1/notifications -H "Authorization: Bearer {key}" \\',
         "       -H 'Content-Type: application/json' \\",
         """       -d '{"user_id": "42", "type": "message:received", "title": "Hello"}'""",
         f"A browser token for user 42:  {tocsin} token 42",

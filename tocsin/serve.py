@@ -4,22 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from shared.config import ConfigError, DispatcherSettings, Env
+from shared import logs
+from shared.config import DispatcherSettings, Env
 
-LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 DISPATCHER_SHUTDOWN_GRACE = 10  # seconds for in-flight requests after SIGTERM
 
 
 def log_level(environ: Mapping[str, str]) -> str:
-    level = Env(environ).string("TOCSIN_LOG_LEVEL", "info").lower()
-    if level not in LOG_LEVELS:
-        raise ConfigError("TOCSIN_LOG_LEVEL", f"must be one of {', '.join(LOG_LEVELS)}")
-    return level
+    """TOCSIN_LOG_LEVEL, validated (TOCSIN_LOG_FORMAT too): a ConfigError names a bad one."""
+    return logs.LogSettings.from_env(environ).level
 
 
 def serve_dispatcher(environ: Mapping[str, str]) -> int:
     settings = DispatcherSettings.from_env(Env(environ))
-    level = log_level(environ)
+    log = logs.LogSettings.from_env(environ)
+    logs.configure(log, secrets=settings.producer_keys)
     import uvicorn
 
     from dispatcher.app import create_app
@@ -33,7 +32,8 @@ def serve_dispatcher(environ: Mapping[str, str]) -> int:
         http="httptools",
         ws="none",  # the producer API has no WebSocket route
         lifespan="on",
-        log_level=level,
+        log_config=None,  # ours, configured above; uvicorn would install its own
+        log_level=log.level,
         timeout_graceful_shutdown=DISPATCHER_SHUTDOWN_GRACE,
     )
     server = uvicorn.Server(config)
@@ -46,4 +46,7 @@ def serve_gateway(environ: Mapping[str, str]) -> int:
     from gateway.settings import GatewaySettings
 
     settings = GatewaySettings.from_env(Env(environ))
-    return 0 if serve(settings, log_level(environ)) else 3  # 3: as the dispatcher
+    log = logs.LogSettings.from_env(environ)
+    secrets = [s for s in (settings.jwt.secret, settings.producer_key) if s]
+    logs.configure(log, secrets=secrets)
+    return 0 if serve(settings, log.level) else 3  # 3: as the dispatcher

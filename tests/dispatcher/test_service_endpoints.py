@@ -15,10 +15,17 @@ from tests.dispatcher.support import MAX_BODY_BYTES, MAX_RECIPIENTS, new_user
 
 
 async def test_health_and_readiness(http: httpx.AsyncClient) -> None:
-    assert (await http.get("/healthz")).json() == {"status": "ok"}
+    health = (await http.get("/healthz")).json()
+    assert health.keys() == {"status", "service", "node"}
+    assert (health["status"], health["service"]) == ("ok", "dispatcher")
     ready = await http.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready", "checks": {"postgres": "ok", "redis": "ok"}}
+    assert ready.json() == {
+        "status": "ready",
+        "service": "dispatcher",
+        "checks": {"postgres": "ok", "redis": "ok"},
+        "draining": False,
+    }
 
 
 async def test_metrics_count_accepted_and_rejected(http: httpx.AsyncClient) -> None:
