@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from starlette.datastructures import Headers
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -16,7 +19,27 @@ from shared.auth import AuthError, bearer_token, verify_user_token
 from shared.http import JSONResponse, error_response
 from shared.types import is_valid_type
 
+logger = logging.getLogger("tocsin.gateway.rest")
+
 Handler = Callable[[Request, Gateway, str], Awaitable[Response]]
+
+
+class Cors(CORSMiddleware):
+    """Starlette's CORS, with a refused preflight in the JSON error shape and logged."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        answer = super().preflight_response(request_headers)
+        if answer.status_code < 400:
+            return answer
+        origin = request_headers.get("origin", "")
+        if not self.is_allowed_origin(origin):
+            logger.warning(
+                "CORS preflight refused: Origin %r is not in TOCSIN_ALLOWED_ORIGINS",
+                origin[:200],
+            )
+        message = bytes(answer.body).decode(errors="replace")
+        headers = {k: v for k, v in answer.headers.items() if k.lower().startswith("access-")}
+        return error_response(answer.status_code, "cors_refused", message, headers=headers)
 
 
 class BadRequest(Exception):

@@ -23,6 +23,8 @@ from shared.http import REQUEST_ID_MAX
 from tests.dispatcher.support import make_settings, serve
 from tests.edge.support import assert_error
 
+APP_ORIGIN = "http://app.example"
+
 
 async def crash(request: Request) -> Response:
     raise RuntimeError("a bug in a route")
@@ -51,7 +53,8 @@ def service(request: pytest.FixtureRequest, database_url: str, redis_url: str) -
     store = StoreSettings(database_url, redis_url, pool_min=1, pool_max=4)
     jwt = JwtSettings("HS256", "x" * 32, None, "tocsin", "tocsin")
     if name == "gateway":
-        app = create_gateway(GatewaySettings(store=store, jwt=jwt, node_id="gw-edge"))
+        settings = GatewaySettings(store, jwt, allowed_origins=(APP_ORIGIN,), node_id="gw-edge")
+        app = create_gateway(settings)
     else:
         app = create_dispatcher(make_settings(database_url, redis_url))
     with serve(with_failing_routes(app)) as url:
@@ -125,3 +128,18 @@ async def test_gateway_static_misses_and_rest_errors_share_the_shape(
     assert_error(await http.get("/static/no-such-file.js"), 404, "not_found")
     assert_error(await http.post("/static/tocsin.js"), 405, "method_not_allowed")
     assert_error(await http.get("/v1/notifications"), 401, "unauthorized")
+
+
+async def test_gateway_cors_refusal_is_json_and_the_request_id_is_readable(
+    http: httpx.AsyncClient, service: Service
+) -> None:
+    if service.name != "gateway":
+        pytest.skip("only the gateway answers browsers of other origins")
+    preflight = {"Access-Control-Request-Method": "GET", "Origin": "http://evil.example"}
+    refused = await http.options("/v1/notifications", headers=preflight)
+    assert "origin" in assert_error(refused, 400, "cors_refused")["message"]
+    allowed = await http.options("/v1/notifications", headers={**preflight, "Origin": APP_ORIGIN})
+    assert allowed.status_code == 200
+    simple = await http.get("/healthz", headers={"Origin": APP_ORIGIN})
+    assert simple.headers["access-control-allow-origin"] == APP_ORIGIN
+    assert simple.headers["access-control-expose-headers"].lower() == "x-request-id"
