@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
+from dispatcher.metrics import RequestMetrics
 from dispatcher.routes import ROUTES
 from dispatcher.runtime import Runtime, running
 from shared.config import DispatcherSettings
@@ -23,7 +24,9 @@ def create_app(settings: DispatcherSettings) -> Starlette:
     return Starlette(
         routes=ROUTES,
         lifespan=lifespan,
-        middleware=[Middleware(RequestIdMiddleware)],
+        # RequestMetrics first: it times the request id's work too, and reads the route the
+        # router matched from the shared scope once the request is done.
+        middleware=[Middleware(RequestMetrics), Middleware(RequestIdMiddleware)],
         exception_handlers=exception_handlers(),
     )
 

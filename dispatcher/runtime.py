@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -34,7 +32,10 @@ class Runtime:
     repository: Repository
     redis: aioredis.Redis
     publisher: Publisher
-    node: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+
+    @property
+    def node(self) -> str:
+        return self.settings.node_id
 
     async def ready(self) -> dict[str, str]:
         """'ok' or the reason each backend is down, checked concurrently and bounded in time."""

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import secrets
-import socket
 from dataclasses import dataclass
 
-from shared.config import ConfigError, Env, JwtSettings, StoreSettings, metrics_listener
+from shared.config import (
+    ConfigError,
+    Env,
+    JwtSettings,
+    StoreSettings,
+    default_node_id,
+    metrics_listener,
+)
 
 
 @dataclass(frozen=True)
@@ -66,7 +70,7 @@ class GatewaySettings:
             metrics_port=metrics_port,
             port=port,
             allowed_origins=env.items("TOCSIN_ALLOWED_ORIGINS", local),
-            node_id=env.string("TOCSIN_NODE_ID", _default_node_id()),
+            node_id=env.string("TOCSIN_NODE_ID", default_node_id()),
             presence_ttl=env.number("TOCSIN_PRESENCE_TTL", 30.0, 1.0, 3600.0),
             send_queue=env.integer("TOCSIN_WS_SEND_QUEUE", 1024, 8, 1_000_000),
             send_buffer_bytes=env.integer("TOCSIN_WS_SEND_BUFFER", 1_048_576, 4096, 1_073_741_824),
@@ -84,7 +88,3 @@ class GatewaySettings:
             dispatcher_url=env.string("TOCSIN_DISPATCHER_URL", "http://127.0.0.1:8081"),
             producer_key=producer_key,
         )
-
-
-def _default_node_id() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"

@@ -6,6 +6,8 @@ Every variable is listed in the README's configuration table.
 from __future__ import annotations
 
 import os
+import secrets
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -176,6 +178,7 @@ class DispatcherSettings:
     port: int = 8081
     max_recipients: int = 10_000
     max_body_bytes: int = 1_048_576
+    node_id: str = "dispatcher-local"
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 0  # 0: /metrics on the service port
 
@@ -203,7 +206,13 @@ class DispatcherSettings:
             metrics_port=metrics_port,
             max_recipients=env.integer("TOCSIN_MAX_RECIPIENTS", 10_000, 1, 1_000_000),
             max_body_bytes=env.integer("TOCSIN_MAX_BODY_BYTES", 1_048_576, 1024, 64 * 1_048_576),
+            node_id=env.string("TOCSIN_NODE_ID", default_node_id()),
         )
+
+
+def default_node_id() -> str:
+    """Unique per process: host, pid and a random part (a pid repeats across containers)."""
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
 def metrics_listener(env: Env, variable: str, host: str, port: int) -> tuple[str, int]:

@@ -39,8 +39,10 @@ def _gateway(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
 
 def _migrate(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    from shared import logs
     from tocsin.shell import migrate
 
+    logs.configure(logs.LogSettings.from_env(environ))  # the migrator's own lines, like a service's
     applied = migrate(environ)
     print(f"applied: {', '.join(applied)}" if applied else "schema is up to date")
     return 0

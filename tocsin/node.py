@@ -104,7 +104,8 @@ def plan(node: Node) -> Plan:
         gateway_env=gateway_env,
         dispatcher_url=dispatcher_url,
         gateway_url=f"http://{_reachable(gateway.host)}:{gateway.port}",
-        stop_grace=gateway.shutdown_grace + STOP_MARGIN,
+        # The gateway drains for up to its grace, then uvicorn waits grace + 5 s more.
+        stop_grace=2 * gateway.shutdown_grace + 5 + STOP_MARGIN,
     )
 
 
@@ -182,7 +183,7 @@ def banner(node: Node, steps: Plan) -> str:
         f"Tocsin is running ({where})",
         f"  gateway      {steps.gateway_url}   WebSocket {_ws(steps.gateway_url)}/v1/ws",
         f"  dispatcher   {url}",
-        f"  demo page    {steps.gateway_url}/demo",
+        f"  demo page    {steps.gateway_url}/demo?user=42   (the user the commands below use)",
     ]
     if node.secrets is not None:
         state = "generated" if node.generated else "kept"

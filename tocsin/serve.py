@@ -22,10 +22,9 @@ def serve_dispatcher(environ: Mapping[str, str]) -> int:
     import uvicorn
 
     from dispatcher.app import create_app
-    from dispatcher.metrics import RequestMetrics
 
     config = uvicorn.Config(
-        RequestMetrics(create_app(settings)),  # outermost: times the whole request
+        create_app(settings),
         host=settings.host,
         port=settings.port,
         loop="uvloop",

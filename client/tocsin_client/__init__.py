@@ -1,6 +1,8 @@
 """Tocsin producer client: send notifications from Python with httpx and the stdlib only.
 
+import os
 from tocsin_client import Client
+api_key = os.environ["TOCSIN_PRODUCER_KEY"]  # one of the dispatcher's TOCSIN_PRODUCER_KEYS
 with Client("http://127.0.0.1:8081", api_key) as tocsin:
     tocsin.send("42", "order:status_changed", "Order #1042 shipped", action_url="/orders/1042")
 """

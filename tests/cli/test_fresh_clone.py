@@ -150,7 +150,7 @@ def test_make_run_from_a_fresh_clone_keeps_notifications_across_restarts(
     clone: Path, tmp_path: Path, scratch: Path, nodes: list[Node]
 ) -> None:
     env = clean_environ(
-        PYTHONPATH=str(clone),
+        PYTHONPATH=os.pathsep.join([str(clone), str(clone / "client")]),
         PYTHONUNBUFFERED="1",
         TOCSIN_DATA_DIR=str(scratch / "data"),
         TOCSIN_GATEWAY_PORT=str(free_port()),

@@ -8,9 +8,9 @@ from pathlib import Path
 import asyncpg
 import httpx
 import redis.asyncio as aioredis
-from prometheus_client import REGISTRY
 
 from dispatcher.app import create_app
+from dispatcher.metrics import REGISTRY
 from shared import keys
 from tests.dispatcher.support import AUTH, count_rows, make_settings, new_user, own_redis, serve
 from tests.support.services import free_port

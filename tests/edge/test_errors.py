@@ -120,21 +120,19 @@ async def test_health_and_readiness_bodies(http: httpx.AsyncClient, service: Ser
     }
 
 
+@pytest.mark.parametrize("service", ["gateway"], indirect=True)  # browser-facing only
 async def test_gateway_static_misses_and_rest_errors_share_the_shape(
     http: httpx.AsyncClient, service: Service
 ) -> None:
-    if service.name != "gateway":
-        pytest.skip("the dispatcher serves no static files or browser REST API")
     assert_error(await http.get("/static/no-such-file.js"), 404, "not_found")
     assert_error(await http.post("/static/tocsin.js"), 405, "method_not_allowed")
     assert_error(await http.get("/v1/notifications"), 401, "unauthorized")
 
 
+@pytest.mark.parametrize("service", ["gateway"], indirect=True)  # browser-facing only
 async def test_gateway_cors_refusal_is_json_and_the_request_id_is_readable(
     http: httpx.AsyncClient, service: Service
 ) -> None:
-    if service.name != "gateway":
-        pytest.skip("only the gateway answers browsers of other origins")
     preflight = {"Access-Control-Request-Method": "GET", "Origin": "http://evil.example"}
     refused = await http.options("/v1/notifications", headers=preflight)
     assert "origin" in assert_error(refused, 400, "cors_refused")["message"]

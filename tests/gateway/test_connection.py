@@ -7,9 +7,8 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from prometheus_client import REGISTRY
-
 from gateway.connection import SLOW_CONSUMER, Connection
+from gateway.metrics import REGISTRY
 from shared import frames
 from shared.models import Notification
 
