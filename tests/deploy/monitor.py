@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import yaml
 
-from tests.support.processes import ROOT
+from tests.support.processes import ROOT, wait_ready
 from tests.support.services import free_port
 
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
@@ -45,6 +45,9 @@ class Prometheus:
     process: subprocess.Popen[bytes]
     url: str
     log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
 
     def query(self, expr: str) -> list[dict[str, Any]]:
         response = httpx.get(f"{self.url}/api/v1/query", params={"query": expr}, timeout=5)
@@ -96,15 +99,9 @@ def run(folder: Path, targets: dict[str, list[str]], timeout: float = 30) -> Pro
             stderr=subprocess.STDOUT,
         )
     prometheus = Prometheus(process, f"http://127.0.0.1:{port}", log_path)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"prometheus exited: {log_path.read_text(errors='replace')}")
-        try:
-            if httpx.get(f"{prometheus.url}/-/ready", timeout=1).status_code == 200:
-                return prometheus
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    prometheus.stop()
-    raise RuntimeError(f"prometheus not ready after {timeout}s")
+    try:
+        wait_ready(process, f"{prometheus.url}/-/ready", timeout, "prometheus", prometheus.log)
+    except RuntimeError:
+        prometheus.stop()
+        raise
+    return prometheus

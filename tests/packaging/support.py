@@ -5,16 +5,14 @@ from __future__ import annotations
 import email.parser
 import os
 import subprocess
-import time
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 from packaging.requirements import Requirement
 
-from tests.support.processes import ServerProcess
+from tests.support.processes import ServerProcess, wait_ready
 
 VERSION = "0.1.0"
 COMMAND_TIMEOUT = 300.0
@@ -129,15 +127,9 @@ def start_installed(
             stderr=subprocess.STDOUT,
         )
     server = ServerProcess(process, port, log_path)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"{role} exited {process.returncode}:\n{server.log()}")
-        try:
-            if httpx.get(server.url + "/readyz", timeout=1).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    server.kill()
-    raise AssertionError(f"{role} not ready after 30 s:\n{server.log()}")
+    try:
+        wait_ready(process, server.url + "/readyz", 30, role, server.log)
+    except RuntimeError:
+        server.kill()
+        raise
+    return server

@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,15 +70,30 @@ def spawn(
             stderr=subprocess.STDOUT,
         )
     server = ServerProcess(process, port, log_path)
+    try:
+        wait_ready(process, server.url + ready_path, timeout, str(args), server.log)
+    except RuntimeError:
+        server.kill()
+        raise
+    return server
+
+
+def wait_ready(
+    process: subprocess.Popen[bytes],
+    url: str,
+    timeout: float,
+    name: str,
+    log: Callable[[], str],
+) -> None:
+    """Until GET url answers 200; RuntimeError with the log if the process exits or times out."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"{args} exited with {process.returncode}:\n{server.log()}")
+            raise RuntimeError(f"{name} exited with {process.returncode}:\n{log()}")
         try:
-            if httpx.get(server.url + ready_path, timeout=1).status_code == 200:
-                return server
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
-    server.kill()
-    raise RuntimeError(f"{args} not ready after {timeout}s:\n{server.log()}")
+    raise RuntimeError(f"{name} not ready after {timeout}s:\n{log()}")
