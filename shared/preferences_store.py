@@ -9,12 +9,15 @@ from __future__ import annotations
 import logging
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from shared.preferences import DEFAULT_PREFERENCES, Preferences, PreferencesError, PushSubscription
 
 logger = logging.getLogger("tocsin.store")
 
-Executor = asyncpg.Pool | asyncpg.Connection
+Executor = asyncpg.Pool | asyncpg.Connection | PoolConnectionProxy
+# Browsers per user; registering one more drops the oldest (its browser is likely long gone).
+MAX_PUSH_SUBSCRIPTIONS = 20
 
 
 async def get(db: Executor, user_id: str) -> Preferences:
@@ -54,7 +57,7 @@ async def push_subscriptions(db: Executor, user_id: str) -> list[PushSubscriptio
 async def add_push_subscription(db: Executor, user_id: str, subscription: PushSubscription) -> bool:
     """Upsert by endpoint; True if the endpoint was new. An endpoint already stored for another
     user moves to this one: the browser holding it is now signed in as this user, so the old
-    owner must stop receiving its pushes."""
+    owner must stop receiving its pushes. Keeps the user's newest MAX_PUSH_SUBSCRIPTIONS."""
     inserted = await db.fetchval(
         "INSERT INTO tocsin_push_subscriptions (user_id, endpoint, p256dh, auth, user_agent)"
         " VALUES ($1, $2, $3, $4, $5)"
@@ -66,6 +69,12 @@ async def add_push_subscription(db: Executor, user_id: str, subscription: PushSu
         subscription.p256dh,
         subscription.auth,
         subscription.user_agent,
+    )
+    await db.execute(
+        "DELETE FROM tocsin_push_subscriptions WHERE user_id = $1 AND id NOT IN"
+        " (SELECT id FROM tocsin_push_subscriptions WHERE user_id = $1 ORDER BY id DESC LIMIT $2)",
+        user_id,
+        MAX_PUSH_SUBSCRIPTIONS,
     )
     return bool(inserted)
 
