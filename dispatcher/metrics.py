@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Mapping
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import metrics
@@ -47,6 +47,19 @@ for _kind in (*BUILTIN_TYPES, metrics.OTHER):  # the whole bounded set, exported
 BACKEND_ERRORS = metrics.backend_errors(REGISTRY)
 DB_POOL = metrics.pool_collector(REGISTRY)
 READY = metrics.ready_gauge(REGISTRY)
+
+OUTBOX_REPUBLISHED = Counter(
+    "tocsin_outbox_republished_total",
+    "Notifications the outbox published after they stayed unpublished past TOCSIN_OUTBOX_DELAY"
+    " (a lost publish, a dispatcher gone after its commit, an idempotent replay)",
+    registry=REGISTRY,
+)
+OUTBOX_PENDING = Gauge(
+    "tocsin_outbox_pending",
+    "Notifications unpublished past TOCSIN_OUTBOX_DELAY found by this dispatcher's last"
+    " outbox scan (at most one batch, 500)",
+    registry=REGISTRY,
+)
 
 
 def accepted(kind: str, count: int) -> None:

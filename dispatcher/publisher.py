@@ -1,7 +1,7 @@
-"""Publishes committed notifications to their users' Redis channels, at most once, bounded in time.
+"""Publishes committed notifications to their users' Redis channels, bounded in time.
 
-Live pub/sub is best effort: a frame that cannot be published is counted and logged, and the
-notification reaches the user from the store's backlog when their client reconnects.
+The only code in the dispatcher that publishes. A frame that cannot be published stays
+unpublished in the store, and the outbox (dispatcher/outbox.py) publishes it again later.
 """
 
 from __future__ import annotations
@@ -14,13 +14,27 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from dispatcher import metrics
-from shared import frames, keys
-from shared.models import Stored
+from shared import frames, keys, serialization
+from shared.models import Notification
 
 logger = logging.getLogger("tocsin.dispatcher.publisher")
 
 # Frames sent per pipeline round trip: bounds the bytes held for a large fan-out.
 CHUNK_SIZE = 500
+
+REDIS_FAILURES: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
+
+
+class PublishFailed(Exception):
+    """Redis refused, dropped or timed out a publish; `published` frames went out before it."""
+
+    def __init__(self, published: int, cause: BaseException) -> None:
+        super().__init__(published, cause)
+        self.published = published
+        self.cause = cause
+
+    def __str__(self) -> str:
+        return f"published {self.published} frames, then Redis failed: {self.cause!r}"
 
 
 class Publisher:
@@ -28,27 +42,56 @@ class Publisher:
         self.redis = redis
         self.timeout = timeout
 
-    async def publish(self, stored: Sequence[Stored]) -> int:
-        """Publish each new notification (not replays); never raises for Redis, never hangs."""
-        fresh = [s.notification for s in stored if s.created]
+    async def publish(self, notifications: Sequence[Notification]) -> int:
+        """Publish in order; how many went out. Never raises for Redis, never hangs: what is
+        not published is counted, logged, and left to the outbox."""
+        try:
+            await self.publish_all(notifications)
+        except PublishFailed as exc:
+            lost = len(notifications) - exc.published
+            metrics.PUBLISH_FAILURES.inc(lost)
+            logger.warning(
+                "published %d of %d frames; %d left to the outbox: %r",
+                exc.published,
+                len(notifications),
+                lost,
+                exc.cause,
+            )
+            return exc.published
+        return len(notifications)
+
+    async def publish_all(self, notifications: Sequence[Notification]) -> None:
+        """Publish in order, within the timeout, or raise PublishFailed (counted as a Redis
+        error). A notification no frame can carry is logged and skipped: retrying cannot help."""
         published = 0
         try:
             async with asyncio.timeout(self.timeout):
-                for start in range(0, len(fresh), CHUNK_SIZE):
+                for start in range(0, len(notifications), CHUNK_SIZE):
+                    chunk = notifications[start : start + CHUNK_SIZE]
                     async with self.redis.pipeline(transaction=False) as pipe:
-                        for notification in fresh[start : start + CHUNK_SIZE]:
-                            channel = keys.user_channel(notification.user_id)
-                            pipe.publish(channel, frames.new_notification(notification))
-                        published += len(await pipe.execute())
-        except (RedisError, OSError, TimeoutError) as exc:
-            lost = len(fresh) - published
-            metrics.PUBLISH_FAILURES.inc(lost)
+                        for notification in chunk:
+                            frame = _frame(notification)
+                            if frame is not None:
+                                pipe.publish(keys.user_channel(notification.user_id), frame)
+                        await pipe.execute()
+                    published += len(chunk)
+        except REDIS_FAILURES as exc:
             metrics.BACKEND_ERRORS.labels(backend="redis").inc()
-            logger.warning(
-                "published %d of %d frames; %d left to the backlog: %r",
-                published,
-                len(fresh),
-                lost,
-                exc,
-            )
-        return published
+            raise PublishFailed(published, exc) from exc
+
+    async def reachable(self) -> bool:
+        """Redis answers a PING within the timeout."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                return bool(await self.redis.ping())
+        except REDIS_FAILURES:
+            metrics.BACKEND_ERRORS.labels(backend="redis").inc()
+            return False
+
+
+def _frame(notification: Notification) -> bytes | None:
+    try:
+        return frames.new_notification(notification)
+    except serialization.SerializationError as exc:
+        logger.error("notification %s cannot be encoded, not published: %s", notification.id, exc)
+        return None

@@ -64,7 +64,7 @@ async def parse(request: Request, rt: Runtime) -> Submission | Response:
 
 
 async def send_notifications(request: Request) -> Response:
-    """Validate, commit, and only then publish (guarantee 1)."""
+    """Validate, commit, and only then publish (guarantee 1; the outbox retries a lost publish)."""
     rt = runtime(request)
     denied = authenticate(request.headers.get("authorization"), rt.settings.producer_keys)
     if denied is not None:
@@ -83,8 +83,17 @@ async def send_notifications(request: Request) -> Response:
             "the notification store is unavailable; nothing was stored, retry later",
             headers={"Retry-After": "1"},
         )
-    await rt.publisher.publish(stored)
+    await publish(rt, stored)
     return accepted(submission.notification.type, stored)
+
+
+async def publish(rt: Runtime, stored: Sequence[Stored]) -> None:
+    """New rows now; replays too when their first publish was lost (the outbox would
+    publish them anyway, within its delay)."""
+    fresh = [s.notification for s in stored if s.created]
+    published = await rt.publisher.publish(fresh)
+    rt.outbox.published(fresh[:published])
+    await rt.outbox.publish_replays([s.notification for s in stored if not s.created])
 
 
 def accepted(kind: str, stored: Sequence[Stored]) -> Response:

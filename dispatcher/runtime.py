@@ -14,11 +14,12 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from dispatcher import metrics
+from dispatcher.outbox import Outbox
 from dispatcher.publisher import Publisher
 from shared.config import DispatcherSettings
 from shared.http import probe_postgres, probe_redis
 from shared.metrics import listener
-from shared.repository import Repository, open_pool
+from shared.repository import STORE_ERRORS, Repository, open_pool
 
 PUBLISH_TIMEOUT = 1.0  # seconds a request may spend publishing before leaving it to the backlog
 REDIS_SOCKET_TIMEOUT = 1.0
@@ -32,6 +33,7 @@ class Runtime:
     repository: Repository
     redis: aioredis.Redis
     publisher: Publisher
+    outbox: Outbox
 
     @property
     def node(self) -> str:
@@ -58,22 +60,28 @@ def open_redis(url: str) -> aioredis.Redis:
 async def running(settings: DispatcherSettings) -> AsyncIterator[Runtime]:
     pool = await open_pool(settings.store)
     redis = open_redis(settings.store.redis_url)
-    runtime = Runtime(
-        settings=settings,
-        pool=pool,
-        repository=Repository(pool),
-        redis=redis,
-        publisher=Publisher(redis, PUBLISH_TIMEOUT),
+    repository = Repository(pool)
+    publisher = Publisher(redis, PUBLISH_TIMEOUT)
+    outbox = Outbox(
+        repository, publisher, delay=settings.outbox_delay, interval=settings.outbox_interval
     )
+    runtime = Runtime(settings, pool, repository, redis, publisher, outbox)
     metrics.DB_POOL.watch(pool)
-    refresh = asyncio.create_task(metrics.keep_ready(runtime.ready))
+    tasks = [
+        asyncio.create_task(metrics.keep_ready(runtime.ready)),
+        asyncio.create_task(outbox.run()),
+    ]
     try:
         with listener(metrics.REGISTRY, settings.metrics_host, settings.metrics_port):
             yield runtime
     finally:
-        refresh.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await refresh
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        # Marks still queued would only cost a second publish; save it when the store answers.
+        with contextlib.suppress(*STORE_ERRORS):
+            async with asyncio.timeout(PUBLISH_TIMEOUT):
+                await outbox.flush_marks()
         metrics.DB_POOL.forget(pool)
         await redis.aclose()
         await pool.close()

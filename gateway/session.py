@@ -18,6 +18,7 @@ from gateway.ratelimit import TokenBucket
 from gateway.runtime import Gateway
 from shared import frames, logs, serialization
 from shared.auth import AuthError, TokenExpired, UserClaims, verify_user_token
+from shared.repository import STORE_ERRORS
 
 logger = logging.getLogger("tocsin.gateway.session")
 
@@ -282,5 +283,15 @@ class Session:
         conn.send(_text({"type": "token-accepted", "tokenExpiresAt": int(claims.expires_at)}))
 
     async def _ping(self, conn: Connection, frame: dict[str, Any]) -> None:
+        """pong carries the user's newest seq so a client can tell it is behind; a socket
+        that was not sent up to it is synced from the store (a live frame was lost)."""
         t = frame.get("t")
-        conn.send(_text({"type": "pong", "t": t if isinstance(t, int | float) else None}))
+        try:
+            async with asyncio.timeout(1.0):  # a stalled store must not hold the pong
+                latest: int | None = await self.gateway.repo.latest_seq(conn.user_id)
+        except STORE_ERRORS:
+            latest = None  # the pong still proves the socket alive
+        pong = {"type": "pong", "t": t if isinstance(t, int | float) else None}
+        conn.send(_text({**pong, "latestSeq": latest}))
+        if latest is not None and latest > conn.last_seq:
+            conn.request_sync()

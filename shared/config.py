@@ -181,6 +181,8 @@ class DispatcherSettings:
     node_id: str = "dispatcher-local"
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 0  # 0: /metrics on the service port
+    outbox_delay: float = 1.0  # seconds a row stays unpublished before it is re-published
+    outbox_interval: float = 0.25  # seconds between outbox scans
 
     @classmethod
     def from_env(cls, env: Env | None = None) -> DispatcherSettings:
@@ -207,6 +209,8 @@ class DispatcherSettings:
             max_recipients=env.integer("TOCSIN_MAX_RECIPIENTS", 10_000, 1, 1_000_000),
             max_body_bytes=env.integer("TOCSIN_MAX_BODY_BYTES", 1_048_576, 1024, 64 * 1_048_576),
             node_id=env.string("TOCSIN_NODE_ID", default_node_id()),
+            outbox_delay=env.number("TOCSIN_OUTBOX_DELAY", 1.0, 0.0, 3600.0),
+            outbox_interval=env.number("TOCSIN_OUTBOX_INTERVAL", 0.25, 0.01, 60.0),
         )
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -281,6 +282,43 @@ class Repository:
             up_to_seq,
         )
         return _affected(status)
+
+    async def mark_published(self, ids: Sequence[str]) -> int:
+        """Outbox: these notifications reached their channels (one statement for the batch)."""
+        if not ids:
+            return 0
+        status = await self.pool.execute(
+            "UPDATE tocsin_notifications SET published_at = now()"
+            " WHERE id = ANY($1::uuid[]) AND published_at IS NULL",
+            list(ids),
+        )
+        return _affected(status)
+
+    @asynccontextmanager
+    async def claim_unpublished(
+        self, older_than: float, limit: int, ids: Sequence[str] | None = None
+    ) -> AsyncIterator[list[Notification]]:
+        """Outbox: lock up to `limit` rows left unpublished for over `older_than` seconds, oldest
+        first (only among `ids` when given), and yield them. Rows another transaction holds are
+        skipped, so concurrent claimers never share one. They are marked published when the
+        block ends normally; an exception rolls back and leaves them for the next claim."""
+        where = "published_at IS NULL AND created_at < now() - make_interval(secs => $1)"
+        args: list[Any] = [older_than, limit]
+        if ids is not None:
+            args.append(list(ids))
+            where += " AND id = ANY($3::uuid[])"
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                f"SELECT * FROM tocsin_notifications WHERE {where}"
+                " ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+                *args,
+            )
+            yield [Notification.from_record(r) for r in rows]
+            if rows:
+                await conn.execute(
+                    "UPDATE tocsin_notifications SET published_at = now() WHERE id = ANY($1)",
+                    [r["id"] for r in rows],
+                )
 
 
 def _affected(status: str) -> int:

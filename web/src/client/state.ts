@@ -39,6 +39,8 @@ export class NotificationState {
   private cursorSeq: number | null = null;
   /** Seqs received above cursor + 1, waiting for the hole below them to fill. */
   private readonly above = new Set<number>();
+  /** The user's newest seq as the server last said it (`pong.latestSeq`); null: unknown. */
+  private newestSeq: number | null = null;
 
   private server: Counts = { unreadCount: 0, unseenCount: 0 };
   /** Live notifications received since the last server counts (which cannot include them). */
@@ -121,11 +123,25 @@ export class NotificationState {
     this.advance();
   }
 
-  /** The lowest hole above the cursor, or null when the held seqs are contiguous. */
+  /**
+   * The server's newest seq for this user (`pong.latestSeq`), or null to forget it (a new
+   * socket's welcome says it afresh). A cursor below it is behind: a live frame was lost.
+   */
+  noteNewest(seq: number | null): void {
+    this.newestSeq = seq;
+  }
+
+  /**
+   * The lowest hole above the cursor: below a held seq, or up to the server's newest seq
+   * when nothing above the cursor is held. Null when nothing is missing.
+   */
   gap(): Gap | null {
-    if (this.cursorSeq === null || this.above.size === 0) return null;
-    const lowestAbove = Math.min(...this.above);
-    return { from: this.cursorSeq + 1, to: lowestAbove - 1 };
+    if (this.cursorSeq === null) return null;
+    if (this.above.size > 0) return { from: this.cursorSeq + 1, to: Math.min(...this.above) - 1 };
+    if (this.newestSeq !== null && this.newestSeq > this.cursorSeq) {
+      return { from: this.cursorSeq + 1, to: this.newestSeq };
+    }
+    return null;
   }
 
   private noteSeq(seq: number): void {

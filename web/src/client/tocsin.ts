@@ -297,6 +297,7 @@ export class TocsinClient {
       case "welcome":
         this.userId = frame.userId;
         this.welcomeLastSeq = frame.lastSeq;
+        this.state.noteNewest(null); // this socket's backlog brings the cursor up to lastSeq
         this.batchMax = null;
         this.batchAdded = [];
         this.ackedSeq = null;
@@ -338,13 +339,24 @@ export class TocsinClient {
       case "unread-count":
         this.state.applyServerCounts(frame);
         break;
+      case "pong":
+        // Behind the user's newest seq: a live frame was lost, and the gap timer resumes.
+        // Not while a backlog is still coming: it is catching up already.
+        if (typeof frame.latestSeq === "number" && this.statusValue === "connected") {
+          this.state.noteNewest(frame.latestSeq);
+          this.afterSeqChange();
+        }
+        return;
       default:
-        return; // pong, token-accepted, error, reconnect: the connection's business
+        return; // token-accepted, error, reconnect: the connection's business
     }
     this.changed();
   }
 
-  /** Leader only: acknowledge what is held, and resume to fill a gap that does not close. */
+  /**
+   * Leader only: acknowledge what is held, and resume to fill a gap that does not close (a
+   * hole below a held seq, or a cursor below the newest seq a pong reported).
+   */
   private afterSeqChange(): void {
     if (!this.isLeader) return;
     const cursor = this.state.cursor;

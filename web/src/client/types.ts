@@ -87,6 +87,8 @@ export interface CountFrame extends Counts {
 export interface PongFrame {
   type: "pong";
   t: number;
+  /** The user's newest seq when the server answered; null when its store did not answer. */
+  latestSeq?: number | null;
 }
 
 export interface TokenAcceptedFrame {
