@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import parse_qs, unquote, urlsplit
 
 T = TypeVar("T")
 
@@ -226,3 +227,164 @@ def metrics_listener(env: Env, variable: str, host: str, port: int) -> tuple[str
     if metrics_port and metrics_port == port:
         raise ConfigError(variable, f"must differ from the service port ({port})")
     return env.string("TOCSIN_METRICS_HOST", host), metrics_port
+
+
+# -- the fallback worker (`tocsin worker`, docs/fallback.md) --------------------------------
+
+SMTP_SCHEMES = {"smtp": 25, "smtps": 465}
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """From TOCSIN_SMTP_URL: smtp://user:pass@host:port (`?starttls=true` upgrades the
+    connection, default port 587), smtps:// (TLS from the first byte, default port 465)."""
+
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+    starttls: bool = False
+    timeout: float = 20.0
+
+    @classmethod
+    def from_url(cls, url: str, timeout: float = 20.0) -> SmtpSettings:
+        name = "TOCSIN_SMTP_URL"
+        parts = urlsplit(url)
+        if parts.scheme not in SMTP_SCHEMES or not parts.hostname:
+            raise ConfigError(name, "must look like smtp://user:pass@host:port or smtps://...")
+        query = parse_qs(parts.query)
+        starttls = query.get("starttls", ["false"])[0].lower() in ("1", "true", "yes", "on")
+        tls = parts.scheme == "smtps"
+        if tls and starttls:
+            raise ConfigError(name, "smtps:// is TLS already; drop ?starttls=true")
+        try:
+            port = parts.port or (587 if starttls else SMTP_SCHEMES[parts.scheme])
+        except ValueError:
+            raise ConfigError(name, "has a bad port") from None
+        return cls(
+            host=parts.hostname,
+            port=port,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            tls=tls,
+            starttls=starttls,
+            timeout=timeout,
+        )
+
+
+@dataclass(frozen=True)
+class EmailSettings:
+    smtp: SmtpSettings
+    sender: str  # TOCSIN_EMAIL_FROM
+    public_url: str  # TOCSIN_PUBLIC_URL, no trailing slash
+    unsubscribe_secret: str
+    templates: str | None = None  # TOCSIN_EMAIL_TEMPLATES: a folder of overrides
+
+
+@dataclass(frozen=True)
+class VapidSettings:
+    private_key: str  # raw P-256 private key, base64url (32 bytes)
+    public_key: str  # uncompressed point, base64url (65 bytes): the applicationServerKey
+    subject: str  # mailto: or https: contact for push services
+    ttl: int = 86_400  # seconds a push service keeps an undelivered message
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    database_url: str
+    email: EmailSettings | None  # None: SMTP not configured, email jobs are cancelled
+    vapid: VapidSettings | None  # None: VAPID not configured, push jobs are cancelled
+    node_id: str = "worker-local"
+    pool_max: int = 10
+    concurrency: int = 8  # jobs (or digest groups) in flight at once
+    poll_interval: float = 1.0  # seconds between claims when nothing was due
+    lease: float = 120.0  # seconds a claimed job is held before another worker may take it
+    max_attempts: int = 8
+    retry_base: float = 5.0  # seconds; doubled per attempt, capped at retry_max
+    retry_max: float = 900.0
+    digest_window: float = 300.0
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 8082  # /healthz, /readyz and /metrics; 0: none
+
+    @classmethod
+    def from_env(cls, env: Env | None = None) -> WorkerSettings:
+        env = env or Env()
+        url = env.string("DATABASE_URL")
+        if not url.startswith(("postgres://", "postgresql://")):
+            raise ConfigError("DATABASE_URL", "must be a postgresql:// URL")
+        settings = cls(
+            database_url=url,
+            email=_email_settings(env),
+            vapid=_vapid_settings(env),
+            node_id=env.string("TOCSIN_NODE_ID", default_node_id()),
+            pool_max=env.integer("TOCSIN_DB_POOL_MAX", 10, 2, 1000),
+            concurrency=env.integer("TOCSIN_WORKER_CONCURRENCY", 8, 1, 1000),
+            poll_interval=env.number("TOCSIN_WORKER_POLL_INTERVAL", 1.0, 0.01, 60.0),
+            lease=env.number("TOCSIN_WORKER_LEASE", 120.0, 1.0, 86_400.0),
+            max_attempts=env.integer("TOCSIN_WORKER_MAX_ATTEMPTS", 8, 1, 100),
+            retry_base=env.number("TOCSIN_WORKER_RETRY_BASE", 5.0, 0.01, 3600.0),
+            retry_max=env.number("TOCSIN_WORKER_RETRY_MAX", 900.0, 0.01, 86_400.0),
+            digest_window=env.number("TOCSIN_DIGEST_WINDOW", 300.0, 0.0, 86_400.0),
+            metrics_host=env.string("TOCSIN_METRICS_HOST", "127.0.0.1"),
+            metrics_port=env.integer("TOCSIN_WORKER_METRICS_PORT", 8082, 0, 65535),
+        )
+        longest = max(
+            settings.email.smtp.timeout if settings.email else 0.0,
+            settings.vapid.timeout if settings.vapid else 0.0,
+        )
+        if settings.lease <= longest:
+            raise ConfigError(
+                "TOCSIN_WORKER_LEASE", f"must exceed the longest send timeout ({longest:g} s)"
+            )
+        return settings
+
+
+def unsubscribe_secret(env: Env) -> str | None:
+    """TOCSIN_UNSUBSCRIBE_SECRET, which signs unsubscribe links (the worker and gateway)."""
+    secret = env.optional("TOCSIN_UNSUBSCRIBE_SECRET")
+    if secret is not None and len(secret) < 32:
+        raise ConfigError("TOCSIN_UNSUBSCRIBE_SECRET", "must be at least 32 characters")
+    return secret
+
+
+def _email_settings(env: Env) -> EmailSettings | None:
+    url = env.optional("TOCSIN_SMTP_URL")
+    if url is None:
+        return None
+    timeout = env.number("TOCSIN_SMTP_TIMEOUT", 20.0, 1.0, 600.0)
+    smtp = SmtpSettings.from_url(url, timeout)
+    sender = env.string("TOCSIN_EMAIL_FROM")
+    if "@" not in sender:
+        raise ConfigError("TOCSIN_EMAIL_FROM", "must be an address, e.g. Tocsin <no-reply@...>")
+    public_url = env.string("TOCSIN_PUBLIC_URL").rstrip("/")
+    if urlsplit(public_url).scheme not in ("http", "https"):
+        raise ConfigError("TOCSIN_PUBLIC_URL", "must be an http(s) URL")
+    secret = unsubscribe_secret(env)
+    if secret is None:
+        raise ConfigError("TOCSIN_UNSUBSCRIBE_SECRET", "is required when TOCSIN_SMTP_URL is set")
+    templates = env.optional("TOCSIN_EMAIL_TEMPLATES")
+    if templates is not None and not Path(templates).is_dir():
+        raise ConfigError("TOCSIN_EMAIL_TEMPLATES", f"is not a folder: {templates}")
+    return EmailSettings(smtp, sender, public_url, secret, templates)
+
+
+def _vapid_settings(env: Env) -> VapidSettings | None:
+    names = ("TOCSIN_VAPID_PRIVATE_KEY", "TOCSIN_VAPID_PUBLIC_KEY", "TOCSIN_VAPID_SUBJECT")
+    values = [env.optional(name) for name in names]
+    if not any(values):
+        return None
+    for name, value in zip(names, values, strict=True):
+        if value is None:
+            raise ConfigError(name, "is required when any TOCSIN_VAPID_* variable is set")
+    private_key, public_key, subject = (v or "" for v in values)
+    if not subject.startswith(("mailto:", "https://")):
+        raise ConfigError("TOCSIN_VAPID_SUBJECT", "must start with mailto: or https://")
+    return VapidSettings(
+        private_key=private_key,
+        public_key=public_key,
+        subject=subject,
+        ttl=env.integer("TOCSIN_PUSH_TTL", 86_400, 0, 2_419_200),
+        timeout=env.number("TOCSIN_PUSH_TIMEOUT", 10.0, 0.5, 600.0),
+    )

@@ -11,7 +11,7 @@ from typing import Any
 
 import asyncpg
 
-from shared import serialization
+from shared import fallback_jobs, serialization
 from shared.config import StoreSettings
 from shared.models import Counts, NewNotification, Notification, Stored
 
@@ -85,7 +85,12 @@ class Repository:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 
-    async def insert(self, new: NewNotification, user_ids: Sequence[str]) -> list[Stored]:
+    async def insert(
+        self,
+        new: NewNotification,
+        user_ids: Sequence[str],
+        fallback: fallback_jobs.FallbackRequest | None = None,
+    ) -> list[Stored]:
         """Store one notification for each user, in one transaction; returns rows in input order.
 
         Each user's seq is bumped under that user's row lock, so seqs are contiguous and
@@ -132,6 +137,9 @@ class Repository:
                 found.update(
                     {r["user_id"]: Stored(Notification.from_record(r), True) for r in rows}
                 )
+            if fallback is not None:  # push / email jobs commit with the notifications
+                created = [s.notification for s in found.values() if s.created]
+                await fallback_jobs.create(conn, created, fallback)
         return [found[u] for u in dict.fromkeys(user_ids)]
 
     async def backlog(self, user_id: str, after_seq: int, limit: int) -> list[Notification]:
@@ -249,19 +257,25 @@ class Repository:
 
     async def mark_read(self, user_id: str, notification_id: str) -> Notification | None:
         """None when the user holds no such notification (never reveals others' ids)."""
-        return await self._update_one(
+        found = await self._update_one(
             user_id,
             notification_id,
             "read_at = coalesce(read_at, now()), seen_at = coalesce(seen_at, now())",
         )
+        if found is not None:  # a read notification is never pushed or emailed
+            await fallback_jobs.cancel_notifications(self.pool, user_id, [found.id], "read")
+        return found
 
     async def mark_unread(self, user_id: str, notification_id: str) -> Notification | None:
         return await self._update_one(user_id, notification_id, "read_at = NULL")
 
     async def archive(self, user_id: str, notification_id: str) -> Notification | None:
-        return await self._update_one(
+        found = await self._update_one(
             user_id, notification_id, "archived_at = coalesce(archived_at, now())"
         )
+        if found is not None:
+            await fallback_jobs.cancel_notifications(self.pool, user_id, [found.id], "archived")
+        return found
 
     async def mark_all_read(self, user_id: str, up_to_seq: int | None = None) -> int:
         status = await self.pool.execute(
@@ -271,6 +285,8 @@ class Repository:
             user_id,
             up_to_seq,
         )
+        if _affected(status):
+            await fallback_jobs.cancel_read(self.pool, user_id)
         return _affected(status)
 
     async def mark_all_seen(self, user_id: str, up_to_seq: int | None = None) -> int:
