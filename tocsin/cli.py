@@ -38,6 +38,12 @@ def _gateway(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     return serve_gateway(environ)
 
 
+def _worker(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    from tocsin.serve import serve_worker
+
+    return serve_worker(environ)
+
+
 def _migrate(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     from shared import logs
     from tocsin.shell import migrate
@@ -128,6 +134,11 @@ def parser() -> argparse.ArgumentParser:
     _data_dir_option(run, "where the database and the generated secrets are kept")
     command("gateway", _gateway, "Run one gateway node (browser WebSockets and REST).")
     command("dispatcher", _dispatcher, "Run one dispatcher (the producers' HTTP API).")
+    command(
+        "worker",
+        _worker,
+        "Run one fallback worker (web push and email for notifications left unseen or unread).",
+    )
     migrate = command(
         "migrate",
         _migrate,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shared import logs
-from shared.config import ConfigError, DispatcherSettings, Env
+from shared.config import ConfigError, DispatcherSettings, Env, WorkerSettings
 from shared.migrate import migrate_url
 from tocsin import secrets_store, supervisor
 from tocsin.datadir import DataDirLock, data_dir
@@ -84,6 +84,7 @@ class Plan:
     dispatcher_url: str
     gateway_url: str
     stop_grace: float
+    worker_url: str | None = None  # its health port; None when TOCSIN_WORKER_METRICS_PORT=0
 
 
 def plan(node: Node) -> Plan:
@@ -97,13 +98,24 @@ def plan(node: Node) -> Plan:
     env.setdefault("TOCSIN_DISPATCHER_URL", dispatcher_url)
     gateway_env = {**env, "TOCSIN_DEMO": env.get("TOCSIN_DEMO") or "true"}
     gateway = GatewaySettings.from_env(Env(gateway_env))
+    if not env.get("TOCSIN_WORKER_METRICS_PORT", "").strip() and 0 < dispatcher.port < 65535:
+        # Beside the dispatcher's port (8082 by default), so nodes on other ports do not clash.
+        env["TOCSIN_WORKER_METRICS_PORT"] = str(dispatcher.port + 1)
+    worker = WorkerSettings.from_env(Env(env))
     _check_free(dispatcher.host, dispatcher.port, "TOCSIN_DISPATCHER_PORT")
     _check_free(gateway.host, gateway.port, "TOCSIN_GATEWAY_PORT")
+    if worker.metrics_port:
+        _check_free(worker.metrics_host, worker.metrics_port, "TOCSIN_WORKER_METRICS_PORT")
     return Plan(
         dispatcher_env=env,
         gateway_env=gateway_env,
         dispatcher_url=dispatcher_url,
         gateway_url=f"http://{_reachable(gateway.host)}:{gateway.port}",
+        worker_url=(
+            f"http://{_reachable(worker.metrics_host)}:{worker.metrics_port}"
+            if worker.metrics_port
+            else None
+        ),
         # The gateway drains for up to its grace, then uvicorn waits grace + 5 s more.
         stop_grace=2 * gateway.shutdown_grace + 5 + STOP_MARGIN,
     )
@@ -137,6 +149,8 @@ def run(environ: Mapping[str, str]) -> int:
         children = _start_children(steps)
         cleanup.callback(supervisor.stop_all, children, stop, steps.stop_grace)
         urls = [steps.dispatcher_url + "/readyz", steps.gateway_url + "/readyz"]
+        if steps.worker_url is not None:
+            urls.append(steps.worker_url + "/readyz")
         problem = supervisor.wait_ready(children, urls, stop, READY_TIMEOUT)
         if problem == "interrupted":
             return 0
@@ -155,7 +169,13 @@ def run(environ: Mapping[str, str]) -> int:
 
 
 def _secrets(node: Node) -> list[str]:
-    names = ("TOCSIN_PRODUCER_KEYS", "TOCSIN_PRODUCER_KEY", "TOCSIN_JWT_SECRET")
+    names = (
+        "TOCSIN_PRODUCER_KEYS",
+        "TOCSIN_PRODUCER_KEY",
+        "TOCSIN_JWT_SECRET",
+        secrets_store.VAPID_PRIVATE_KEY,
+        secrets_store.UNSUBSCRIBE_SECRET,
+    )
     return [key for name in names for key in node.env.get(name, "").split(",") if key.strip()]
 
 
@@ -164,6 +184,7 @@ def _start_children(steps: Plan) -> list[supervisor.Child]:
     return [
         supervisor.Child("dispatcher", [*command, "dispatcher"], steps.dispatcher_env),
         supervisor.Child("gateway", [*command, "gateway"], steps.gateway_env),
+        supervisor.Child("worker", [*command, "worker"], steps.dispatcher_env),
     ]
 
 
@@ -183,6 +204,8 @@ def banner(node: Node, steps: Plan) -> str:
         f"Tocsin is running ({where})",
         f"  gateway      {steps.gateway_url}   WebSocket {_ws(steps.gateway_url)}/v1/ws",
         f"  dispatcher   {url}",
+        f"  worker       {steps.worker_url or 'no health port'}   push and email fallback"
+        " (docs/fallback.md)",
         f"  demo page    {steps.gateway_url}/demo?user=42   (the user the commands below use)",
     ]
     if node.secrets is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from shared import logs
-from shared.config import DispatcherSettings, Env
+from shared.config import DispatcherSettings, Env, WorkerSettings
 
 DISPATCHER_SHUTDOWN_GRACE = 10  # seconds for in-flight requests after SIGTERM
 
@@ -48,4 +48,16 @@ def serve_gateway(environ: Mapping[str, str]) -> int:
     log = logs.LogSettings.from_env(environ)
     secrets = [s for s in (settings.jwt.secret, settings.producer_key) if s]
     logs.configure(log, secrets=secrets)
+    return 0 if serve(settings, log.level) else 3  # 3: as the dispatcher
+
+
+def serve_worker(environ: Mapping[str, str]) -> int:
+    settings = WorkerSettings.from_env(Env(environ))
+    log = logs.LogSettings.from_env(environ)
+    secrets = [settings.vapid.private_key] if settings.vapid else []
+    if settings.email is not None:
+        secrets += [settings.email.unsubscribe_secret, settings.email.smtp.password or ""]
+    logs.configure(log, secrets=secrets)
+    from dispatcher.fallback.service import serve
+
     return 0 if serve(settings, log.level) else 3  # 3: as the dispatcher
