@@ -7,6 +7,7 @@ from typing import Any
 
 from dispatcher import validation as v
 from shared.auth import USER_ID_MAX_LENGTH
+from shared.fallback_rules import CHANNELS
 from shared.types import TYPE_MAX_LENGTH, TYPE_PATTERN
 
 VERSION = "1.0.0"
@@ -63,6 +64,96 @@ def _request_schema(max_recipients: int) -> dict[str, Any]:
                 "format": "date-time",
                 "description": "RFC 3339 with a time zone, in the future.",
             },
+            "email": {
+                **_text(3, v.EMAIL_MAX_LENGTH, nullable=True),
+                "description": "Where 'email if still unread' goes for these recipients"
+                " (else each user's profile email). One address, no display name.",
+            },
+            "channels": {
+                "type": ["array", "null"],
+                "items": {"enum": list(CHANNELS)},
+                "description": "Fallback channels allowed for this send, replacing the type's"
+                " rules; [] means in-app only. Users' preferences still apply.",
+            },
+        },
+    }
+
+
+_PREFERENCES_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "channels[channel][type] overrides channels[channel]['*'], which overrides"
+    " the type's default rule. quietHours delays pushes and emails (not in-app delivery).",
+    "properties": {
+        "channels": {
+            "type": "object",
+            "properties": {
+                c: {"type": "object", "additionalProperties": {"type": "boolean"}} for c in CHANNELS
+            },
+        },
+        "quietHours": {
+            "type": ["object", "null"],
+            "required": ["start", "end", "timeZone"],
+            "properties": {
+                "start": {"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9]$"},
+                "end": {"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9]$"},
+                "timeZone": {"type": "string", "description": "IANA name, e.g. Europe/Paris"},
+            },
+        },
+    },
+}
+
+_PROFILE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "email": {**_text(3, v.EMAIL_MAX_LENGTH, nullable=True)},
+        "timeZone": {"type": ["string", "null"], "description": "IANA name"},
+        "locale": {"type": ["string", "null"], "description": "BCP 47 tag, e.g. pt-BR"},
+    },
+}
+
+
+def _user_operation(op: str, summary: str, schema: str, body: bool) -> dict[str, Any]:
+    responses = {
+        "200": _json(schema, "The stored value."),
+        "401": _json("Error", "No or malformed Authorization header (code unauthorized)."),
+        "403": _json("Error", "Producer key not accepted (code forbidden)."),
+        "422": _json("Error", "Bad user id or fields, each named in error.fields."),
+        "503": _json("Error", "PostgreSQL unavailable (store_unavailable)."),
+    }
+    operation: dict[str, Any] = {
+        "operationId": op,
+        "summary": summary,
+        "security": [{"producerKey": []}],
+        "parameters": [
+            {"name": "user_id", "in": "path", "required": True, "schema": _ref("UserId")}
+        ],
+        "responses": responses,
+    }
+    if body:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": _ref(schema)}},
+        }
+    return operation
+
+
+def _user_paths() -> dict[str, Any]:
+    return {
+        "/v1/users/{user_id}/preferences": {
+            "get": _user_operation("getPreferences", "A user's preferences.", "Preferences", False),
+            "put": _user_operation(
+                "putPreferences",
+                "Replace a user's preferences; pending jobs on channels now off are cancelled.",
+                "Preferences",
+                True,
+            ),
+        },
+        "/v1/users/{user_id}/profile": {
+            "get": _user_operation("getProfile", "A user's profile.", "Profile", False),
+            "put": _user_operation(
+                "putProfile", "Replace a user's profile (null clears a field).", "Profile", True
+            ),
         },
     }
 
@@ -156,6 +247,7 @@ def document(max_recipients: int, max_body_bytes: int) -> dict[str, Any]:
             ),
             "/metrics": {"get": {"summary": "Metrics.", "responses": {"200": text}}},
             "/openapi.json": _probe("This document.", {"200": "OpenAPI 3.1 document."}),
+            **_user_paths(),
         },
         "components": {
             "securitySchemes": {"producerKey": {"type": "http", "scheme": "bearer"}},
@@ -169,6 +261,8 @@ def document(max_recipients: int, max_body_bytes: int) -> dict[str, Any]:
                     "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
                 },
                 "Error": _ERROR_SCHEMA,
+                "Preferences": _PREFERENCES_SCHEMA,
+                "Profile": _PROFILE_SCHEMA,
             },
         },
     }

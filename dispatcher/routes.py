@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -17,6 +18,8 @@ from dispatcher.runtime import Runtime
 from dispatcher.validation import Submission, ValidationFailed, validate
 from shared import serialization
 from shared.auth import bearer_token, producer_key_ok
+from shared.fallback_jobs import FallbackRequest
+from shared.fallback_rules import env_rules
 from shared.http import JSONResponse, healthz_body, readiness
 from shared.metrics import exposition
 from shared.models import Stored
@@ -63,6 +66,17 @@ async def parse(request: Request, rt: Runtime) -> Submission | Response:
         return reject(422, "validation_error", str(exc), fields=fields)
 
 
+async def read_json(request: Request) -> Any | Response:
+    """Any JSON body within the size limit, or the 400/413 answer (users.py's routes)."""
+    limit = runtime(request).settings.max_body_bytes
+    try:
+        return serialization.loads(await read_body(request, limit))
+    except BodyTooLarge:
+        return reject(413, "payload_too_large", f"request body must be at most {limit} bytes")
+    except (BadBody, serialization.SerializationError) as exc:
+        return reject(400, "invalid_json", f"request body must be JSON: {exc}")
+
+
 async def send_notifications(request: Request) -> Response:
     """Validate, commit, and only then publish (guarantee 1; the outbox retries a lost publish)."""
     rt = runtime(request)
@@ -73,7 +87,9 @@ async def send_notifications(request: Request) -> Response:
     if isinstance(submission, Response):
         return submission
     try:
-        stored = await rt.repository.insert(submission.notification, submission.user_ids)
+        stored = await rt.repository.insert(
+            submission.notification, submission.user_ids, fallback_request(rt, submission)
+        )
     except STORE_ERRORS as exc:
         metrics.BACKEND_ERRORS.labels(backend="postgres").inc()
         logger.warning("store unavailable, notification refused: %r", exc)
@@ -94,6 +110,13 @@ async def publish(rt: Runtime, stored: Sequence[Stored]) -> None:
     published = await rt.publisher.publish(fresh)
     rt.outbox.published(fresh[:published])
     await rt.outbox.publish_replays([s.notification for s in stored if not s.created])
+
+
+def fallback_request(rt: Runtime, submission: Submission) -> FallbackRequest:
+    """The push / email jobs this send may need (shared/fallback_rules.py)."""
+    rules = rt.settings.fallback_rules if hasattr(rt.settings, "fallback_rules") else env_rules()
+    kind = submission.notification.type
+    return FallbackRequest(rules.plan(kind, submission.channels), submission.email)
 
 
 def accepted(kind: str, stored: Sequence[Stored]) -> Response:
@@ -137,10 +160,17 @@ async def openapi_endpoint(request: Request) -> Response:
     return JSONResponse(openapi.document(settings.max_recipients, settings.max_body_bytes))
 
 
+def _user_routes() -> list[Route]:
+    from dispatcher.users import ROUTES as USER_ROUTES  # it uses this module's helpers
+
+    return USER_ROUTES
+
+
 ROUTES = [
     Route(NOTIFICATIONS_PATH, send_notifications, methods=["POST"]),
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
     Route("/metrics", metrics_endpoint, methods=["GET"]),
     Route("/openapi.json", openapi_endpoint, methods=["GET"]),
+    *_user_routes(),
 ]

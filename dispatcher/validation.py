@@ -5,6 +5,7 @@ The limits here are the single source of truth: openapi.py builds the request sc
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,6 +14,7 @@ from urllib.parse import urlsplit
 
 from shared import jsontree, serialization
 from shared.auth import USER_ID_MAX_LENGTH
+from shared.fallback_rules import CHANNELS
 from shared.models import NewNotification
 from shared.types import is_valid_type
 
@@ -22,11 +24,15 @@ ACTION_URL_MAX_LENGTH = 2048
 DATA_MAX_BYTES = 16 * 1024
 DATA_MAX_DEPTH = jsontree.MAX_DEPTH
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
+EMAIL_MAX_LENGTH = 254  # RFC 5321's limit on a forward path
+# One address, no display name: local@domain without spaces, quotes, brackets or separators.
+EMAIL_PATTERN = re.compile(r"^[^@\s<>()\[\]\\,;:\"]+@[^@\s<>()\[\]\\,;:\"]+$")
 
 REQUIRED_FIELDS = ("type", "title")
 OPTIONAL_FIELDS = ("body", "action_url", "data", "idempotency_key", "expires_at")
+FALLBACK_FIELDS = ("email", "channels")
 RECIPIENT_FIELDS = ("user_id", "user_ids")
-KNOWN_FIELDS = frozenset(RECIPIENT_FIELDS + REQUIRED_FIELDS + OPTIONAL_FIELDS)
+KNOWN_FIELDS = frozenset(RECIPIENT_FIELDS + REQUIRED_FIELDS + OPTIONAL_FIELDS + FALLBACK_FIELDS)
 
 # The store's timestamptz and Python's datetime both end at year 9999 (in UTC).
 _LATEST = datetime(9999, 1, 1, tzinfo=UTC)
@@ -55,6 +61,8 @@ class Submission:
 
     notification: NewNotification
     user_ids: list[str]
+    email: str | None = None  # where "email if unread" goes (else the user's profile)
+    channels: tuple[str, ...] | None = None  # None: the type's rules; (): in-app only
 
 
 class _Collector:
@@ -89,6 +97,8 @@ def validate(payload: Any, max_recipients: int, now: datetime | None = None) -> 
         if fields[name] is not None:
             errors.check(name, fields[name], rule)
     expires_at = _expires_at(fields["expires_at"], now or datetime.now(UTC), errors)
+    email = errors.check("email", payload.get("email"), email_problem)
+    channels = errors.check("channels", payload.get("channels"), _channels_problem)
     if errors.errors:
         raise ValidationFailed(errors.errors)
     notification = NewNotification(
@@ -100,7 +110,12 @@ def validate(payload: Any, max_recipients: int, now: datetime | None = None) -> 
         idempotency_key=fields["idempotency_key"],
         expires_at=expires_at,
     )
-    return Submission(notification, user_ids)
+    return Submission(
+        notification,
+        user_ids,
+        email=email,
+        channels=None if channels is None else tuple(dict.fromkeys(channels)),
+    )
 
 
 def _recipients(payload: Mapping[str, Any], max_recipients: int, errors: _Collector) -> list[str]:
@@ -213,6 +228,27 @@ def _parse_timestamp(value: Any) -> datetime | None:
         return parsed.astimezone(UTC) if parsed.tzinfo is not None else None
     except (ValueError, OverflowError):
         return None
+
+
+def email_problem(value: Any) -> str | None:
+    """None (absent) or one plain address."""
+    if value is None:
+        return None
+    problem = _text_problem(value, 3, EMAIL_MAX_LENGTH)
+    if problem is None and EMAIL_PATTERN.fullmatch(value) is None:
+        return "must be one address like name@example.com (no display name)"
+    return problem
+
+
+def _channels_problem(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(c, str) for c in value):
+        return f"must be a list of channels ({', '.join(CHANNELS)}), [] for in-app only"
+    unknown = sorted(set(value) - set(CHANNELS))
+    if unknown:
+        return f"unknown channel {unknown[0]!r}; channels are {', '.join(CHANNELS)}"
+    return None
 
 
 _RULES: dict[str, Callable[[Any], str | None]] = {
