@@ -26,10 +26,13 @@ def database_url() -> str:
     async def fresh_schema() -> None:
         conn = await asyncpg.connect(url)
         try:
-            await conn.execute(
-                "DROP TABLE IF EXISTS tocsin_notifications, tocsin_user_seq,"
-                " tocsin_schema_version CASCADE"
+            # Every table a migration made, whatever migrations exist: start from none.
+            tables = await conn.fetchval(
+                "SELECT string_agg(quote_ident(tablename), ', ') FROM pg_tables"
+                " WHERE schemaname = current_schema() AND tablename LIKE 'tocsin\\_%'"
             )
+            if tables:
+                await conn.execute(f"DROP TABLE IF EXISTS {tables} CASCADE")
             await migrate(conn)
         finally:
             await conn.close()
@@ -58,7 +61,7 @@ def jwt_settings() -> JwtSettings:
 @pytest.fixture
 async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
     pool = await create_pool(database_url, min_size=1, max_size=20)
-    await pool.execute("TRUNCATE tocsin_notifications, tocsin_user_seq")
+    await pool.execute("TRUNCATE tocsin_notifications, tocsin_user_seq CASCADE")
     yield pool
     await pool.close()
 
