@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from gateway import demo, rest
+from gateway import demo, preferences_api, rest
 from gateway import metrics as gateway_metrics
 from gateway.runtime import Gateway
 from gateway.session import websocket_endpoint
@@ -58,6 +58,7 @@ def create_app(settings: GatewaySettings) -> Starlette:
     routes: list[BaseRoute] = [
         WebSocketRoute("/v1/ws", websocket_endpoint),
         *rest.routes,
+        *preferences_api.routes,
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Mount("/static", StaticFiles(directory=demo.STATIC_DIR, check_dir=False), name="static"),
@@ -72,7 +73,7 @@ def create_app(settings: GatewaySettings) -> Starlette:
         Middleware(
             rest.Cors,
             allow_origins=origins,
-            allow_methods=["GET", "POST"],
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
             expose_headers=["X-Request-ID"],
             max_age=600,

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
+import re
 from dataclasses import dataclass
 
 from shared.config import (
@@ -12,6 +16,8 @@ from shared.config import (
     default_node_id,
     metrics_listener,
 )
+
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
 
 
 @dataclass(frozen=True)
@@ -35,11 +41,16 @@ class GatewaySettings:
     reconnect_spread: float = 10.0
     backlog_page: int = 200
     ack_flush_interval: float = 0.2
+    max_sockets_per_user: int = 20  # per node; the next one is closed with 4013
+    close_deadline: float = 2.0  # seconds a close frame (or a backlog page) waits to be taken
+    rest_max_body: int = 65_536  # bytes of a REST request body
+    store_poll_interval: float = 1.0  # seconds between store reads while pub/sub is down
     demo: bool = False
     dispatcher_url: str = "http://127.0.0.1:8081"
     producer_key: str | None = None
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 0  # 0: /metrics on the service port
+    vapid_public_key: str | None = None  # web push application server key (base64url)
 
     def origin_allowed(self, origin: str | None) -> bool:
         """Browsers always send Origin; a socket without one is not a cross-site page."""
@@ -84,7 +95,29 @@ class GatewaySettings:
             reconnect_spread=env.number("TOCSIN_RECONNECT_SPREAD", 10.0, 0.0, 600.0),
             backlog_page=env.integer("TOCSIN_BACKLOG_PAGE", 200, 1, 10_000),
             ack_flush_interval=env.number("TOCSIN_ACK_FLUSH_INTERVAL", 0.2, 0.01, 60.0),
+            max_sockets_per_user=env.integer("TOCSIN_WS_MAX_SOCKETS_PER_USER", 20, 1, 100_000),
+            close_deadline=env.number("TOCSIN_WS_CLOSE_DEADLINE", 2.0, 0.1, 60.0),
+            rest_max_body=env.integer("TOCSIN_REST_MAX_BODY", 65_536, 1024, 16_777_216),
+            store_poll_interval=env.number("TOCSIN_STORE_POLL_INTERVAL", 1.0, 0.05, 60.0),
             demo=demo,
             dispatcher_url=env.string("TOCSIN_DISPATCHER_URL", "http://127.0.0.1:8081"),
             producer_key=producer_key,
+            vapid_public_key=vapid_public_key(env),
         )
+
+
+def vapid_public_key(env: Env) -> str | None:
+    """TOCSIN_VAPID_PUBLIC_KEY: the uncompressed P-256 point, base64url, as browsers take it."""
+    value = env.optional("TOCSIN_VAPID_PUBLIC_KEY")
+    if value is None:
+        return None
+    bare = value.rstrip("=")
+    raw = b""
+    if _BASE64URL.fullmatch(bare):
+        with contextlib.suppress(binascii.Error, ValueError):
+            raw = base64.urlsafe_b64decode(bare + "=" * (-len(bare) % 4))
+    if len(raw) != 65 or raw[0] != 4:
+        raise ConfigError(
+            "TOCSIN_VAPID_PUBLIC_KEY", "must be a base64url uncompressed P-256 public key"
+        )
+    return value
