@@ -41,6 +41,9 @@ const builds = [
     plugins: [clientAsSibling],
   },
   { entryPoints: { "tocsin-bell": "src/element/index.ts" } },
+  // The service worker: a classic script (module workers are not everywhere yet), in the npm
+  // package for apps that serve it themselves, and served by the gateway at /tocsin-sw.js.
+  { entryPoints: { "tocsin-sw": "src/sw/tocsin-sw.ts" }, format: "iife" },
   {
     entryPoints: { demo: "src/demo/main.tsx" },
     jsx: "automatic",
@@ -55,6 +58,10 @@ async function copyStatic() {
   await mkdir(staticDir, { recursive: true });
   await cp(join(here, "src/ui/tocsin.css"), join(dist, "tocsin.css"));
   await cp(join(here, "src/demo/demo.html"), join(staticDir, "demo.html"));
+  await mkdir(join(staticDir, "icons"), { recursive: true });
+  for (const name of await readdir(join(here, "src/sw/icons"))) {
+    if (name.endsWith(".png")) await cp(join(here, "src/sw/icons", name), join(staticDir, "icons", name));
+  }
   for (const name of await readdir(dist)) {
     if (name !== "types") await cp(join(dist, name), join(staticDir, name));
   }

@@ -10,3 +10,8 @@ export type {
   ServerFrame,
   TokenProvider,
 } from "./types.js";
+export { CHANNELS, FieldError, PreferencesApi, normalizePreferences } from "./preferences.js";
+export type { Channel, ChannelDefaults, ChannelRules, Preferences, QuietHours } from "./preferences.js";
+export { PushUnavailableError, pushState, pushSupported, registerServiceWorker } from "./push.js";
+export type { PushOptions, PushState } from "./push.js";
+export { RestError } from "./rest.js";

@@ -5,6 +5,8 @@
 import { Connection } from "./connection.js";
 import { LeaderElection, Relay, type RelayMessage } from "./leader.js";
 import { RestApi } from "./rest.js";
+import { PreferencesApi } from "./preferences.js";
+import { attachServiceWorker, disablePush, enablePush, type PushOptions, type PushState, pushState } from "./push.js";
 import { NotificationState } from "./state.js";
 import { decodeClaims, TokenSource } from "./token.js";
 import type {
@@ -457,7 +459,41 @@ export class TocsinClient {
     this.snapshot = null;
     for (const listener of this.listeners) listener();
   }
+
+  // ---- preferences and web push (preferences.ts, push.ts) ------------------------------
+
+  /** The signed-in user's channel preferences and push subscriptions over REST. */
+  get preferences(): PreferencesApi {
+    let api = preferenceApis.get(this);
+    if (!api) {
+      api = new PreferencesApi(this.options.apiBase ?? defaultApiBase(this.options.url), this.tokens);
+      preferenceApis.set(this, api);
+    }
+    return api;
+  }
+
+  /** Registers the service worker, subscribes this browser and stores the subscription. */
+  enablePush(options?: PushOptions): Promise<PushSubscriptionJSON> {
+    this.attachServiceWorker();
+    return enablePush(this.preferences, options);
+  }
+
+  disablePush(options?: PushOptions): Promise<boolean> {
+    return disablePush(this.preferences, options);
+  }
+
+  /** "on" when this browser holds a push subscription; "unsupported", "denied" or "off". */
+  pushState(options?: PushOptions): Promise<PushState> {
+    return pushState(options);
+  }
+
+  /** Lets the service worker skip pushes this tab showed and mark clicked ones read. */
+  attachServiceWorker(): void {
+    attachServiceWorker(this);
+  }
 }
+
+const preferenceApis = new WeakMap<TocsinClient, PreferencesApi>();
 
 function counts(answer: { unreadCount: number; unseenCount: number }): { unreadCount: number; unseenCount: number } {
   return { unreadCount: answer.unreadCount, unseenCount: answer.unseenCount };

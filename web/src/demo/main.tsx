@@ -1,7 +1,7 @@
 /** The demo page served by the gateway at /demo (demo mode only). */
 import { type ReactNode, useState } from "react";
 import { createRoot } from "react-dom/client";
-import { TocsinClient } from "../client/index.js";
+import { TocsinClient, pushSupported, registerServiceWorker } from "../client/index.js";
 import "../element/tocsin-bell.js";
 import { iconFor } from "../ui/format.js";
 import { NotificationBell, Toaster, TocsinProvider, useNotifications } from "../react/index.js";
@@ -208,6 +208,9 @@ async function main(): Promise<void> {
     },
   });
   (window as unknown as { tocsinDemo: unknown }).tocsinDemo = { client, config };
+  // The worker shows web pushes; "Push on this browser" in the bell's preferences subscribes.
+  client.attachServiceWorker();
+  if (pushSupported()) void registerServiceWorker().catch(() => undefined);
   root.render(<App config={config} client={client} />);
 }
 

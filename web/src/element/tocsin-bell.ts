@@ -5,7 +5,8 @@
  *
  * Attributes: gateway-url (ws(s):// socket URL, or the gateway's http(s) origin), api-base,
  * token-endpoint (GET, answers `{"token": "..."}` or the bare token), count ("unread" | "unseen"),
- * theme ("light" | "dark"), toasts ("off" to disable), toast-duration (ms).
+ * theme ("light" | "dark"), toasts ("off" to disable), toast-duration (ms), preferences ("off"
+ * hides the gear that opens the user's channel preferences).
  * Properties: `token` (a string) or `tokenProvider` (a function returning a token or a promise).
  */
 import { TocsinClient, type TokenProvider } from "../client/index.js";
@@ -14,7 +15,7 @@ import type { CountMode } from "../ui/format.js";
 import { ToasterView } from "../ui/toaster.js";
 import css from "../ui/tocsin.css";
 
-const OBSERVED = ["gateway-url", "api-base", "token-endpoint", "count", "theme", "toasts", "toast-duration"] as const;
+const OBSERVED = ["gateway-url", "api-base", "token-endpoint", "count", "theme", "toasts", "toast-duration", "preferences"] as const;
 
 export class TocsinBellElement extends HTMLElement {
   static readonly observedAttributes = OBSERVED;
@@ -109,7 +110,7 @@ export class TocsinBellElement extends HTMLElement {
     });
     const count: CountMode = this.getAttribute("count") === "unseen" ? "unseen" : "unread";
     this.client = client;
-    this.bell = new BellView(this.mount, client, { count });
+    this.bell = new BellView(this.mount, client, { count, preferences: this.getAttribute("preferences") !== "off" });
     if (this.getAttribute("toasts") !== "off") {
       const duration = Number(this.getAttribute("toast-duration"));
       this.toaster = new ToasterView(this.mount, client, { durationMs: duration > 0 ? duration : undefined });

@@ -11,7 +11,7 @@ export interface NotificationBellProps extends BellOptions {
   className?: string;
 }
 
-export function NotificationBell({ className, count, pageSize, navigate, theme }: NotificationBellProps): ReactNode {
+export function NotificationBell({ className, count, pageSize, navigate, theme, preferences }: NotificationBellProps): ReactNode {
   const client = useTocsinClient();
   const host = useRef<HTMLDivElement>(null);
   const view = useRef<BellView | null>(null);
@@ -22,6 +22,7 @@ export function NotificationBell({ className, count, pageSize, navigate, theme }
     const bell = new BellView(host.current, client, {
       count,
       pageSize,
+      preferences,
       navigate: (url) => (navigateRef.current ?? ((u: string) => window.location.assign(u)))(url),
     });
     view.current = bell;
@@ -29,8 +30,8 @@ export function NotificationBell({ className, count, pageSize, navigate, theme }
       bell.destroy();
       view.current = null;
     };
-  }, [client, count, pageSize]);
-  useEffect(() => view.current?.setTheme(theme), [theme, count, pageSize]);
+  }, [client, count, pageSize, preferences]);
+  useEffect(() => view.current?.setTheme(theme), [theme, count, pageSize, preferences]);
   return <div ref={host} className={className} style={{ display: "contents" }} />;
 }
 

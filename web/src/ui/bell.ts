@@ -4,8 +4,10 @@
  */
 import type { TocsinClient, TocsinSnapshot } from "../client/tocsin.js";
 import type { Notification } from "../client/types.js";
-import { BELL_SVG, h, setText, toggleAttr } from "./dom.js";
+import { BACK_SVG, BELL_SVG, GEAR_SVG, h, setText, toggleAttr } from "./dom.js";
+import { attachServiceWorker } from "../client/push.js";
 import { badgeText, bellLabel, type CountMode, iconFor, relativeTime } from "./format.js";
+import { PreferencesView } from "./preferences.js";
 
 export interface BellOptions {
   /** What the badge counts (default "unread"). */
@@ -16,6 +18,8 @@ export interface BellOptions {
   navigate?: (url: string) => void;
   /** "light", "dark", or undefined to follow prefers-color-scheme. */
   theme?: "light" | "dark";
+  /** A gear in the header opens the user's channel preferences (default true). */
+  preferences?: boolean;
 }
 
 let nextId = 0;
@@ -32,6 +36,10 @@ export class BellView {
   private readonly footer: HTMLElement;
   private readonly markAll: HTMLButtonElement;
   private readonly statusEl: HTMLElement;
+  private readonly title: HTMLElement;
+  private readonly gear: HTMLButtonElement | null = null;
+  private prefs: PreferencesView | null = null;
+  private prefsOpen = false;
   private readonly items = new Map<string, HTMLLIElement>();
   private readonly unsubscribe: () => void;
   private readonly cleanups: Array<() => void> = [];
@@ -75,8 +83,10 @@ export class BellView {
       h(
         "div",
         { class: "tocsin-bell__header" },
-        h("h2", { class: "tocsin-bell__title", id: `${id}-title` }, "Notifications"),
+        (this.title = h("h2", { class: "tocsin-bell__title", id: `${id}-title` }, "Notifications")),
         this.statusEl,
+        // Before "Mark all read", which stays next to the list in the tab order.
+        ...(options.preferences === false ? [] : [(this.gear = gearButton())]),
         this.markAll,
       ),
       this.list,
@@ -90,6 +100,8 @@ export class BellView {
     this.on(this.markAll, "click", () => {
       if (this.client.getSnapshot().unreadCount > 0) void this.client.markAllAsRead().catch(() => undefined);
     });
+    if (this.gear) this.on(this.gear, "click", () => this.showPreferences(!this.prefsOpen));
+    attachServiceWorker(client);
     this.on(this.list, "scroll", () => this.maybeShowMore());
     this.on(this.list, "click", (event) => this.onItemClick(event as MouseEvent));
     this.on(this.root, "keydown", (event) => this.onKeyDown(event as KeyboardEvent));
@@ -128,6 +140,7 @@ export class BellView {
     this.panel.hidden = !open;
     this.button.setAttribute("aria-expanded", String(open));
     clearInterval(this.clock);
+    if (!open) this.showPreferences(false, false);
     if (open) {
       this.visible = this.options.pageSize ?? 20;
       void this.client.markAllSeen().catch(() => undefined);
@@ -143,6 +156,30 @@ export class BellView {
 
   get isOpen(): boolean {
     return this.open;
+  }
+
+  /** Swaps the list for the preferences panel (loading them afresh each time) and back. */
+  showPreferences(show: boolean, moveFocus = true): void {
+    if (show === this.prefsOpen || !this.gear) return;
+    this.prefsOpen = show;
+    this.root.classList.toggle("tocsin-bell--prefs", show);
+    this.gear.setAttribute("aria-expanded", String(show));
+    this.gear.setAttribute("aria-label", show ? "Back to notifications" : "Notification preferences");
+    this.gear.title = show ? "Back to notifications" : "Preferences";
+    this.gear.innerHTML = show ? BACK_SVG : GEAR_SVG;
+    setText(this.title, show ? "Preferences" : "Notifications");
+    for (const el of [this.list, this.empty, this.footer, this.markAll, this.statusEl]) el.classList.toggle("tocsin-bell--away", show);
+    if (show) {
+      this.prefs ??= new PreferencesView(this.client);
+      this.prefs.element.id = `${this.gear.getAttribute("aria-controls")}`;
+      this.panel.append(this.prefs.element);
+      void this.prefs.load().then(() => {
+        if (moveFocus && this.prefsOpen) this.prefs?.element.querySelector<HTMLElement>("input, select, button")?.focus();
+      });
+    } else {
+      this.prefs?.element.remove();
+      if (moveFocus) this.gear.focus();
+    }
   }
 
   // ---- rendering -----------------------------------------------------------------------
@@ -289,7 +326,8 @@ export class BellView {
       this.setOpen(false);
       return;
     }
-    if (!["ArrowDown", "ArrowUp", "Home", "End"].includes(event.key)) return;
+    // The preferences' own controls (select, time inputs) keep their arrow keys.
+    if (this.prefsOpen || !["ArrowDown", "ArrowUp", "Home", "End"].includes(event.key)) return;
     const mains = [...this.list.querySelectorAll<HTMLElement>(".tocsin-item__main")];
     if (mains.length === 0) return;
     const active = (this.root.getRootNode() as Document | ShadowRoot).activeElement;
@@ -338,6 +376,21 @@ function statusText(snap: TocsinSnapshot): string {
     default:
       return "Reconnecting…";
   }
+}
+
+let nextGear = 0;
+
+function gearButton(): HTMLButtonElement {
+  const button = h("button", {
+    type: "button",
+    class: "tocsin-bell__gear",
+    "aria-label": "Notification preferences",
+    "aria-expanded": "false",
+    "aria-controls": `tocsin-prefs-panel-${++nextGear}`,
+    title: "Preferences",
+  });
+  button.innerHTML = GEAR_SVG;
+  return button;
 }
 
 function defaultNavigate(url: string): void {

@@ -169,7 +169,7 @@ export class PreferencesView {
       { class: "tocsin-prefs__times", hidden: quiet === null },
       h("label", { for: start.id }, "From"),
       start,
-      h("label", { for: end.id }, "to"),
+      h("label", { for: end.id }, "To"),
       end,
       h("label", { for: select.id }, "Time zone"),
       select,
