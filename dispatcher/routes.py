@@ -12,12 +12,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from dispatcher import metrics, openapi
-from dispatcher.body import BadBody, BodyTooLarge, read_body
 from dispatcher.responses import reject
 from dispatcher.runtime import Runtime
 from dispatcher.validation import Submission, ValidationFailed, validate
 from shared import serialization
 from shared.auth import bearer_token, producer_key_ok
+from shared.body import BadBody, BodyTooLarge, read_body
 from shared.fallback_jobs import FallbackRequest
 from shared.fallback_rules import env_rules
 from shared.http import JSONResponse, healthz_body, readiness

@@ -16,12 +16,17 @@ from starlette.websockets import WebSocket
 from gateway.metrics import CLOSES, DELIVERY_LATENCY, FRAMES_SENT, RESUME_BACKLOG
 from shared import frames
 from shared.models import Notification
+from shared.repository import STORE_ERRORS
 
 logger = logging.getLogger("tocsin.gateway.connection")
 
 Fetch = Callable[[int, int], Awaitable[list[Notification]]]
 
 SLOW_CONSUMER = 4009
+# The largest backlog batch frame (docs/protocol.md "Limits"): a batch stops growing before
+# it passes this, so a client with a modest frame limit still catches up. One notification
+# within the producer limits encodes to well under it, so every batch holds at least one.
+MAX_BATCH_BYTES = 256 * 1024
 _CLOSE = object()  # queue sentinel: flush what is queued, then close
 
 
@@ -51,7 +56,7 @@ class Connection:
         queue_size: int,
         buffer_bytes: int,
         page_size: int,
-        drain_timeout: float = 30.0,
+        stall_timeout: float = 2.0,
     ) -> None:
         self.websocket = websocket
         self.user_id = user_id
@@ -61,9 +66,8 @@ class Connection:
         self._queue: asyncio.Queue[object] = asyncio.Queue(queue_size)
         self._queued_bytes = 0
         self._buffer_bytes = buffer_bytes
-        self._drain_timeout = drain_timeout
-        self._drained = asyncio.Event()  # set while the queue holds under half the buffer
-        self._drained.set()
+        self._stall_timeout = stall_timeout
+        self._progress = asyncio.Event()  # set each time the writer hands a frame over
         self._held: dict[int, Live] = {}  # live frames waiting for a sync or a gap to fill
         self._held_limit = queue_size
         self._held_chars = 0
@@ -95,8 +99,6 @@ class Connection:
             self.close(SLOW_CONSUMER, "slow consumer", flush=False)
             return
         self._queued_bytes += size
-        if self._queued_bytes * 2 >= self._buffer_bytes:
-            self._drained.clear()
 
     def offer(self, seq: int, text: str, created: float | None = None) -> None:
         """A live `notification:new` frame from the user's channel, committed at `created`."""
@@ -157,8 +159,7 @@ class Connection:
             if created is not None:
                 DELIVERY_LATENCY.observe(max(0.0, time.time() - created))
             self._queued_bytes -= len(text)
-            if self._queued_bytes * 2 < self._buffer_bytes:
-                self._drained.set()
+            self._progress.set()
 
     # -- resume --------------------------------------------------------------------------
 
@@ -193,6 +194,9 @@ class Connection:
                 self._skip_to_held()
         except _Abandoned:
             pass
+        except STORE_ERRORS as exc:
+            logger.warning("resume for user %s: postgres unavailable: %r", self.user_id, exc)
+            self.close(1013, "postgres unavailable; retry later", flush=False)
         except Exception:
             logger.exception("resume failed for user %s", self.user_id)
             self.close(1011, "internal error", flush=False)
@@ -203,13 +207,16 @@ class Connection:
         announced = initial  # a reader told "more" is always told when it ends
         sent = 0
         while True:
-            await self._wait_drained()
+            await self._wait_for_room(self._buffer_bytes // 2)  # page as fast as it reads
             rows = await self._fetch(self.last_seq, self._page_size)
             more = len(rows) == self._page_size
             now = datetime.now(UTC)
             deliverable = [n for n in rows if n.deliverable(now)]
             if deliverable or (announced and not more):
-                self.send(frames.batch(deliverable, more).decode())
+                for frame in batch_frames(deliverable, more, MAX_BATCH_BYTES):
+                    text = frame.decode()
+                    await self._wait_for_room(len(text))
+                    self.send(text)
                 announced = announced or more
             sent += len(deliverable)
             if rows:
@@ -219,13 +226,20 @@ class Connection:
                     RESUME_BACKLOG.observe(sent)
                 return
 
-    async def _wait_drained(self) -> None:
-        """Backpressure for the backlog: page only as fast as the client reads."""
-        try:
-            await asyncio.wait_for(self._drained.wait(), self._drain_timeout)
-        except TimeoutError:
-            self.close(SLOW_CONSUMER, "slow consumer", flush=False)
-            raise _Abandoned from None
+    async def _wait_for_room(self, size: int) -> None:
+        """Backpressure for the backlog: wait until `size` more characters fit the buffer.
+
+        A socket whose writer hands nothing over for the stall timeout meanwhile is not
+        reading: it is closed as a slow consumer, as a live one is when its buffer fills."""
+        while self._queued_bytes and self._queued_bytes + size > self._buffer_bytes:
+            if self.closing:
+                raise _Abandoned
+            self._progress.clear()
+            try:
+                await asyncio.wait_for(self._progress.wait(), self._stall_timeout)
+            except TimeoutError:
+                self.close(SLOW_CONSUMER, "slow consumer", flush=False)
+                raise _Abandoned from None
 
     def _release_held(self) -> None:
         for seq in [s for s in self._held if s <= self.last_seq]:
@@ -245,3 +259,15 @@ class Connection:
             self._sync_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sync_task
+
+
+def batch_frames(notifications: list[Notification], more: bool, limit: int) -> list[bytes]:
+    """`notifications:batch` frames of at most `limit` bytes each (a single notification
+    larger than that travels alone); every frame but the last says `more: true`."""
+    encoded = frames.batch(notifications, more)
+    if len(encoded) <= limit or len(notifications) <= 1:
+        return [encoded]
+    half = len(notifications) // 2
+    return batch_frames(notifications[:half], True, limit) + batch_frames(
+        notifications[half:], more, limit
+    )

@@ -117,6 +117,10 @@ class Hub:
         USERS.set(len(self._users))
         CONNECTIONS.set(self.count())
 
+    def sockets_of(self, user_id: str) -> int:
+        """How many sockets this node holds for the user (TOCSIN_WS_MAX_SOCKETS_PER_USER)."""
+        return len(self._users.get(user_id, ()))
+
 
 def _created(frame: dict[str, object]) -> float | None:
     """The commit time (createdAt) in epoch seconds; the writer measures latency from it."""

@@ -11,11 +11,13 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Message
 
 from gateway.runtime import Gateway
 from gateway.session import MAX_SEQ
 from shared import serialization
 from shared.auth import AuthError, bearer_token, verify_user_token
+from shared.body import BadBody, BodyTooLarge, read_body
 from shared.http import JSONResponse, error_response
 from shared.types import is_valid_type
 
@@ -61,12 +63,32 @@ def authenticated(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
             claims = verify_user_token(token, gateway.settings.jwt)
         except AuthError as exc:
             return error_response(401, "unauthorized", exc.reason)
+        limit = gateway.settings.rest_max_body
         try:
+            request = await _bounded(request, limit)
             return await handler(request, gateway, claims.user_id)
+        except BodyTooLarge:
+            message = f"request body must be at most {limit} bytes (TOCSIN_REST_MAX_BODY)"
+            return error_response(413, "payload_too_large", message)
+        except BadBody as exc:
+            return error_response(400, "bad_request", str(exc))
         except BadRequest as exc:
             return error_response(422, "validation_error", exc.message, field=exc.field)
 
     return endpoint
+
+
+async def _bounded(request: Request, limit: int) -> Request:
+    """The request with its body read under the limit (counted as it arrives, whatever
+    Content-Length says), so no handler ever buffers more than TOCSIN_REST_MAX_BODY."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return request
+    body = await read_body(request, limit)
+
+    async def replay() -> Message:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return Request(request.scope, replay)
 
 
 def _digits(value: str) -> bool:

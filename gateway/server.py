@@ -5,13 +5,20 @@ client a jittered `reconnect` delay so 10,000 clients do not return in the same 
 
 from __future__ import annotations
 
+import asyncio
 import socket
+from typing import Any
 
 import uvicorn
+from uvicorn.protocols.utils import ClientDisconnected
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.exceptions import InvalidState
 
 from gateway.app import create_app
 from gateway.runtime import Gateway
 from gateway.settings import GatewaySettings
+
+KEEP_ALIVE_SECONDS = 5  # a proxy's upstream keepalive_timeout must be shorter (nginx: 4s)
 
 
 class DrainingServer(uvicorn.Server):
@@ -26,6 +33,65 @@ class DrainingServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
+class DeadlineCloseProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's websockets-sansio protocol whose close frame never waits for the peer.
+
+    uvicorn awaits `writable` before every ASGI send, the close included; a peer that stopped
+    reading keeps the transport paused, so the close frame never left and the socket ended as
+    a dropped connection (1006) whenever the peer went away. Here the close frame goes behind
+    what is already buffered: a peer that reads again gets it. If the buffer has not reached
+    the kernel by the deadline (or the peer has not answered the close), the connection ends:
+    closed when the close frame is in the kernel, aborted when it is not."""
+
+    close_deadline = 2.0
+
+    async def send(self, message: Any) -> None:
+        if message["type"] != "websocket.close" or not self._open():
+            await super().send(message)
+            return
+        code, reason = message.get("code", 1000), message.get("reason") or ""
+        try:
+            self.conn.send_close(code, reason)
+        except InvalidState:
+            raise ClientDisconnected from None
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        if self.read_paused:  # keep reading: the peer's close answer ends the handshake
+            self.read_paused = False
+            self.transport.resume_reading()
+        self.close_timer = self.loop.call_later(self.close_deadline, self._deadline_passed)
+
+    def keepalive_timeout(self) -> None:
+        # uvicorn sends 1011 and closes; a close waits for the buffer to drain, so bound it.
+        super().keepalive_timeout()
+        if self.close_timer is None:
+            self.close_timer = self.loop.call_later(self.close_deadline, self._deadline_passed)
+
+    def _open(self) -> bool:
+        return (
+            self.handshake_complete
+            and self.initial_response is None
+            and not self.close_sent
+            and not self.disconnected
+            and not self.transport.is_closing()
+        )
+
+    def _deadline_passed(self) -> None:
+        self.close_timer = None
+        if self.transport.get_write_buffer_size():
+            self.transport.abort()  # the close frame is still ours: the peer sees 1006
+        else:
+            self.transport.close()  # the kernel holds the close frame and delivers it
+
+
+def websocket_protocol(close_deadline: float) -> type[asyncio.Protocol]:
+    """The WebSocket protocol class for uvicorn.Config(ws=...), with this node's deadline."""
+    return type(
+        "GatewayWebSocketProtocol", (DeadlineCloseProtocol,), {"close_deadline": close_deadline}
+    )
+
+
 def uvicorn_config(settings: GatewaySettings, log_level: str = "info") -> uvicorn.Config:
     return uvicorn.Config(
         create_app(settings),
@@ -33,7 +99,7 @@ def uvicorn_config(settings: GatewaySettings, log_level: str = "info") -> uvicor
         port=settings.port,
         loop="uvloop",
         http="httptools",
-        ws="websockets-sansio",
+        ws=websocket_protocol(settings.close_deadline),
         ws_max_size=settings.max_message_bytes,
         ws_ping_interval=settings.ping_interval,
         ws_ping_timeout=max(1.0, settings.idle_timeout - settings.ping_interval),
@@ -43,6 +109,10 @@ def uvicorn_config(settings: GatewaySettings, log_level: str = "info") -> uvicor
         log_config=None,  # tocsin.serve configured logging (shared/logs.py); keep it
         log_level=log_level,
         proxy_headers=True,
+        # uvicorn's only HTTP read limit: an idle keep-alive connection is closed after this
+        # many seconds. Header size (httptools has no limit) and a header read timeout are the
+        # proxy's job (docs/operations.md, deploy/nginx.conf).
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
 
 

@@ -18,6 +18,7 @@ from gateway.ratelimit import TokenBucket
 from gateway.runtime import Gateway
 from shared import frames, logs, serialization
 from shared.auth import AuthError, TokenExpired, UserClaims, verify_user_token
+from shared.http import UNAVAILABLE_ERRORS
 from shared.repository import STORE_ERRORS
 
 logger = logging.getLogger("tocsin.gateway.session")
@@ -45,7 +46,17 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         return
     offered = websocket.scope.get("subprotocols") or []
     await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
-    await Session(gateway, websocket).run()
+    try:
+        await Session(gateway, websocket).run()
+    except UNAVAILABLE_ERRORS:
+        raise  # the edge closes the socket with 1013 (shared/http.py)
+    except Exception:
+        # Past the handshake a failure is a close frame the client can act on, never a
+        # dropped connection (1006).
+        logger.exception("socket failed after accept")
+        CLOSES.labels("1011").inc()
+        with contextlib.suppress(Exception):
+            await websocket.close(1011, "internal error")
 
 
 def _text(frame: dict[str, Any]) -> str:
@@ -83,6 +94,10 @@ class Session:
         if hello is None:
             return
         claims, last_seq = hello
+        if self.gateway.hub.sockets_of(claims.user_id) >= self.settings.max_sockets_per_user:
+            # No await until hub.add below: the count cannot change in between.
+            await self._close(4013, "too many sockets for this user on this node")
+            return
         connection_id = self.gateway.next_connection_id()
         logs.CONNECTION_ID.set(connection_id)  # this socket's task and the tasks it starts
         conn = Connection(
@@ -93,6 +108,7 @@ class Session:
             queue_size=self.settings.send_queue,
             buffer_bytes=self.settings.send_buffer_bytes,
             page_size=self.settings.backlog_page,
+            stall_timeout=self.settings.close_deadline,
         )
         try:
             await self.gateway.hub.add(conn)
@@ -193,23 +209,20 @@ class Session:
     # -- serving ------------------------------------------------------------------------
 
     async def _serve(self, conn: Connection) -> None:
-        tasks = {
-            asyncio.create_task(conn.write_loop()),
-            asyncio.create_task(self._read_loop(conn)),
-            asyncio.create_task(conn.done.wait()),
-        }
+        writer = asyncio.create_task(conn.write_loop())
+        reader = asyncio.create_task(self._read_loop(conn))
+        tasks = {writer, reader, asyncio.create_task(conn.done.wait())}
         try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                if not task.cancelled() and task.exception() is not None:
-                    exc = task.exception()
-                    if not isinstance(exc, WebSocketDisconnect | OSError | RuntimeError):
-                        logger.error("socket task failed", exc_info=exc)
-                        conn.close(1011, "internal error", flush=False)
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+        for task in (reader, writer):
+            exc = None if task.cancelled() else task.exception()
+            gone = task is writer and isinstance(exc, WebSocketDisconnect | OSError | RuntimeError)
+            if exc is not None and not gone:
+                raise exc  # websocket_endpoint closes with 1011 (or 1013: store unavailable)
         if conn.close_code is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.websocket.close(conn.close_code, conn.close_reason), 2)

@@ -34,6 +34,7 @@ def serve_dispatcher(environ: Mapping[str, str]) -> int:
         log_config=None,  # ours, configured above; uvicorn would install its own
         log_level=log.level,
         timeout_graceful_shutdown=DISPATCHER_SHUTDOWN_GRACE,
+        timeout_keep_alive=5,  # as the gateway (gateway/server.py); header limits: the proxy
     )
     server = uvicorn.Server(config)
     server.run()

@@ -15,6 +15,7 @@ describe("closePolicy", () => {
     [4004, "backoff", false],
     [4008, "backoff", false],
     [4009, "now", false],
+    [4013, "hard", false],
   ])("close %i -> %s (fresh token: %s)", (code, retry, freshToken) => {
     expect(closePolicy(code)).toEqual({ retry, freshToken });
   });

@@ -8,7 +8,7 @@ export type RetryKind =
   | "now"
   /** Reconnect after the delay the server announced in its `reconnect` frame. */
   | "server-delay"
-  /** A refused token or a client bug: ask for a new token and back off hard. */
+  /** A refused token, a client bug or a full per-user socket cap: back off hard (seconds to minutes). */
   | "hard";
 
 export interface ClosePolicy {
@@ -31,6 +31,8 @@ export function closePolicy(code: number): ClosePolicy {
       return { retry: "now", freshToken: true };
     case 4009:
       return { retry: "now", freshToken: false };
+    case 4013: // too many sockets for this user on this node: hammering only keeps it full
+      return { retry: "hard", freshToken: false };
     default: // 1006 abnormal, 1009, 1011, 4004, 4008 and anything unknown
       return { retry: "backoff", freshToken: false };
   }
