@@ -13,7 +13,7 @@ WEB_BUILD := gateway/static/.tocsin-built
 WEB_SOURCES := $(shell find web/src -type f) web/build.mjs web/package.json
 endif
 
-.PHONY: all install run test lint format mypy
+.PHONY: all install run test lint format mypy chaos
 
 all: lint mypy test
 
@@ -56,3 +56,8 @@ format: $(STAMP)
 
 mypy: $(STAMP)
 	$(BIN)/mypy
+
+# Every fault scenario of docs/chaos.md at a moderate load (3 gateways, 2 dispatchers, 200 tabs):
+# a Markdown table on stdout, JSON in test-artifacts/chaos/. About 5 minutes.
+chaos: install
+	$(BIN)/python -m tests.chaos
