@@ -19,7 +19,6 @@ from shared import serialization
 from shared.auth import bearer_token, producer_key_ok
 from shared.body import BadBody, BodyTooLarge, read_body
 from shared.fallback_jobs import FallbackRequest
-from shared.fallback_rules import env_rules
 from shared.http import JSONResponse, healthz_body, readiness
 from shared.metrics import exposition
 from shared.models import Stored
@@ -114,7 +113,7 @@ async def publish(rt: Runtime, stored: Sequence[Stored]) -> None:
 
 def fallback_request(rt: Runtime, submission: Submission) -> FallbackRequest:
     """The push / email jobs this send may need (shared/fallback_rules.py)."""
-    rules = rt.settings.fallback_rules if hasattr(rt.settings, "fallback_rules") else env_rules()
+    rules = rt.settings.fallback_rules
     kind = submission.notification.type
     return FallbackRequest(rules.plan(kind, submission.channels), submission.email)
 

@@ -64,10 +64,7 @@ async def put_preferences(request: Request) -> Response:
         prefs = Preferences.from_wire(body)
     except PreferencesError as exc:
         return reject(422, "validation_error", str(exc), fields=[_field(exc.field, exc.message)])
-    pool = runtime(request).pool
-    async with pool.acquire() as conn, conn.transaction():
-        await preferences_store.put(conn, user_id, prefs)
-        await fallback_jobs.cancel_disallowed(conn, user_id, prefs)
+    await fallback_jobs.save_preferences(runtime(request).pool, user_id, prefs)
     return JSONResponse(prefs.to_wire())
 
 

@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from gateway import demo, preferences_api, rest
+from gateway import demo, preferences_api, rest, unsubscribe
 from gateway import metrics as gateway_metrics
 from gateway.runtime import Gateway
 from gateway.session import websocket_endpoint
@@ -59,6 +59,7 @@ def create_app(settings: GatewaySettings) -> Starlette:
         WebSocketRoute("/v1/ws", websocket_endpoint),
         *rest.routes,
         *preferences_api.routes,
+        *unsubscribe.routes(settings.unsubscribe_secret, lambda: gateway.repo.pool),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Mount("/static", StaticFiles(directory=demo.STATIC_DIR, check_dir=False), name="static"),

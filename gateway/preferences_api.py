@@ -15,7 +15,7 @@ from starlette.routing import Route
 from gateway.demo import STATIC_DIR
 from gateway.rest import BadRequest, authenticated
 from gateway.runtime import Gateway
-from shared import fallback_rules, preferences_store, serialization
+from shared import fallback_jobs, fallback_rules, preferences_store, serialization
 from shared.http import JSONResponse, error_response
 from shared.preferences import Preferences, PreferencesError, PushSubscription
 from shared.types import BUILTIN_TYPES
@@ -44,7 +44,7 @@ async def put_preferences(request: Request, gateway: Gateway, user_id: str) -> R
         prefs = Preferences.from_wire(await _json_body(request))
     except PreferencesError as exc:
         raise _checked(exc) from None
-    await preferences_store.put(gateway.repo.pool, user_id, prefs)
+    await fallback_jobs.save_preferences(gateway.repo.pool, user_id, prefs)
     return JSONResponse(prefs.to_wire())
 
 

@@ -15,6 +15,7 @@ from shared.config import (
     StoreSettings,
     default_node_id,
     metrics_listener,
+    unsubscribe_secret,
 )
 
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
@@ -51,6 +52,7 @@ class GatewaySettings:
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 0  # 0: /metrics on the service port
     vapid_public_key: str | None = None  # web push application server key (base64url)
+    unsubscribe_secret: str | None = None  # signs the emails' unsubscribe links
 
     def origin_allowed(self, origin: str | None) -> bool:
         """Browsers always send Origin; a socket without one is not a cross-site page."""
@@ -103,6 +105,7 @@ class GatewaySettings:
             dispatcher_url=env.string("TOCSIN_DISPATCHER_URL", "http://127.0.0.1:8081"),
             producer_key=producer_key,
             vapid_public_key=vapid_public_key(env),
+            unsubscribe_secret=unsubscribe_secret(env),
         )
 
 

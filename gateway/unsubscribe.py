@@ -89,10 +89,8 @@ def routes(secret: str | None, pool: Callable[[], asyncpg.Pool]) -> list[Route]:
         if isinstance(found, Response):
             return found
         db = pool()
-        async with db.acquire() as conn, conn.transaction():
-            prefs = email_off(await preferences_store.get(conn, found.user_id), found.type)
-            await preferences_store.put(conn, found.user_id, prefs)
-            await fallback_jobs.cancel_disallowed(conn, found.user_id, prefs)
+        prefs = email_off(await preferences_store.get(db, found.user_id), found.type)
+        await fallback_jobs.save_preferences(db, found.user_id, prefs)
         return _page("Unsubscribed", f"You will get no more {_what(found)}.")
 
     return [Route(PATH, show, methods=["GET"]), Route(PATH, apply, methods=["POST"])]

@@ -9,10 +9,13 @@ import os
 import secrets
 import socket
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
+
+if TYPE_CHECKING:  # shared.fallback_rules reads its settings with Env from here
+    from shared.fallback_rules import Rules
 
 T = TypeVar("T")
 
@@ -180,6 +183,7 @@ class DispatcherSettings:
     max_recipients: int = 10_000
     max_body_bytes: int = 1_048_576
     node_id: str = "dispatcher-local"
+    fallback_rules: Rules = field(default_factory=lambda: _rules(Env({})))
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 0  # 0: /metrics on the service port
     outbox_delay: float = 1.0  # seconds a row stays unpublished before it is re-published
@@ -212,7 +216,14 @@ class DispatcherSettings:
             node_id=env.string("TOCSIN_NODE_ID", default_node_id()),
             outbox_delay=env.number("TOCSIN_OUTBOX_DELAY", 1.0, 0.0, 3600.0),
             outbox_interval=env.number("TOCSIN_OUTBOX_INTERVAL", 0.25, 0.01, 60.0),
+            fallback_rules=_rules(env),
         )
+
+
+def _rules(env: Env) -> Rules:
+    from shared.fallback_rules import Rules  # it imports this module
+
+    return Rules.from_env(env)
 
 
 def default_node_id() -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from shared import preferences_store
 from shared.fallback_rules import EMAIL, PUSH, PlannedJob
 from shared.models import Notification
 from shared.preferences import DEFAULT_PREFERENCES, Preferences, PreferencesError
@@ -137,3 +138,11 @@ async def cancel_disallowed(db: Executor, user_id: str, prefs: Preferences) -> i
         off,
     )
     return int(status.rsplit(" ", 1)[-1])
+
+
+async def save_preferences(pool: asyncpg.Pool, user_id: str, prefs: Preferences) -> None:
+    """Store a user's preferences and cancel the pending jobs they turn off, in one transaction
+    (the user's own PUT, the producer's PUT and the unsubscribe link all go through here)."""
+    async with pool.acquire() as conn, conn.transaction():
+        await preferences_store.put(conn, user_id, prefs)
+        await cancel_disallowed(conn, user_id, prefs)

@@ -4,12 +4,14 @@ digest for five, escaped content, working links, preferences and quiet hours."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
-from starlette.applications import Starlette
+import pytest
 
 from dispatcher.fallback.service import running
 from gateway import unsubscribe
@@ -26,12 +28,22 @@ from tests.fallback.conftest import (
 )
 from tests.fallback.support import SmtpServer, eventually, parts
 from tests.gateway.cluster import new_user
+from tests.support.processes import ServerProcess, spawn
+from tests.support.services import free_port
 
 SETTLE = 1.5  # seconds past the delay in which a wrongly sent email would have arrived
 
 
-def unsubscribe_app(pool: asyncpg.Pool) -> Starlette:
-    return Starlette(routes=unsubscribe.routes(UNSUBSCRIBE_SECRET, lambda: pool))
+@pytest.fixture
+def gateway(env_base: dict[str, str], tmp_path: Path) -> Iterator[ServerProcess]:
+    """A real gateway that signs and checks unsubscribe links with the worker's secret."""
+    port = free_port()
+    env = {**env_base, "TOCSIN_GATEWAY_PORT": str(port)}
+    server = spawn(
+        ["gateway"], {**env, "TOCSIN_UNSUBSCRIBE_SECRET": UNSUBSCRIBE_SECRET}, port, tmp_path
+    )
+    yield server
+    server.terminate()
 
 
 async def test_one_email_for_a_notification_still_unread(
@@ -62,7 +74,7 @@ async def test_one_email_for_a_notification_still_unread(
 
 
 async def test_the_unsubscribe_link_turns_that_types_email_off(
-    clean: asyncpg.Pool, database_url: str, smtp: SmtpServer
+    clean: asyncpg.Pool, database_url: str, smtp: SmtpServer, gateway: ServerProcess
 ) -> None:
     repo, user = Repository(clean), new_user()
     await send(repo, user, "First")
@@ -71,8 +83,7 @@ async def test_the_unsubscribe_link_turns_that_types_email_off(
     url = smtp.messages[0]["List-Unsubscribe"].strip("<>")
     assert url.startswith(PUBLIC_URL + unsubscribe.PATH)
     target = urlsplit(url)
-    transport = httpx.ASGITransport(app=unsubscribe_app(clean))
-    async with httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL) as client:
+    async with httpx.AsyncClient(base_url=gateway.url) as client:  # PUBLIC_URL is the gateway
         page = await client.get(f"{target.path}?{target.query}")
         assert page.status_code == 200 and "message:received" in page.text
         assert '<form method="post"' in page.text
