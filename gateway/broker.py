@@ -3,7 +3,8 @@
 Subscribes are confirmed before they return (so "subscribe, then read the backlog" holds).
 A lost or silent link is detected (a probe published to the node's own channel must come
 back), replaced, every held channel resubscribed, and `on_recovered` called so every socket
-re-syncs from the store: what pub/sub dropped meanwhile is never lost."""
+re-syncs from the store: what pub/sub dropped meanwhile is never lost. Until then `healthy`
+is False (from two probe intervals without an echo), and the node reads the store instead."""
 
 from __future__ import annotations
 
@@ -38,15 +39,15 @@ class Broker:
         channels: Callable[[], list[str]],
         on_recovered: Callable[[], None],
         *,
-        probe_interval: float = 2.0,
+        probe_interval: float = 1.0,
         confirm_timeout: float = 5.0,
     ) -> None:
         # No hidden retries: a dropped link must surface here so we can resync.
         self._redis = aioredis.Redis.from_url(
             redis_url,
             retry=Retry(NoBackoff(), 0),
-            socket_connect_timeout=5,
-            socket_timeout=10,  # the probe publish must not hang on a frozen server
+            socket_connect_timeout=confirm_timeout,
+            socket_timeout=confirm_timeout,  # a reconnect must not hang on a frozen server
             socket_keepalive=True,
         )
         self._control = keys.node_channel(node_id)
@@ -62,19 +63,40 @@ class Broker:
         self.connected = asyncio.Event()
         PUBSUB_CHANNELS.set_function(self._subscribed_count)
 
+    @property
+    def healthy(self) -> bool:
+        """Connected with every subscribe confirmed, and the last probe came back."""
+        return self.status() == "ok"
+
+    def status(self) -> str:
+        """'ok', or why the link cannot be trusted to deliver (readiness reports it)."""
+        if self._pubsub is None or not self.connected.is_set():
+            return "down: not connected"
+        if self._broken:
+            return "down: a subscribe was not confirmed"
+        silent = time.monotonic() - self._heard
+        if silent > 2 * self._probe_interval:
+            return f"down: silent for {silent:.0f}s"
+        return "ok"
+
     async def subscribe(self, channel: str) -> None:
+        """Returns once Redis confirmed it. Raises BrokerUnavailable when the link is down or
+        silent, or the subscribe fails: the link is then replaced, and the reconnect
+        subscribes every held channel and resyncs every socket."""
         pubsub = self._pubsub
-        if pubsub is None or not self.connected.is_set():
+        if pubsub is None or not self.healthy:
+            if pubsub is not None:
+                self._broken = True  # a silent link would never confirm: replace it now
             raise BrokerUnavailable(channel)
         future = self._confirm.get(channel)
         if future is None or future.done():
             future = self._confirm[channel] = asyncio.get_running_loop().create_future()
-        await pubsub.subscribe(channel)
         try:
+            await pubsub.subscribe(channel)
             await asyncio.wait_for(asyncio.shield(future), self._confirm_timeout)
-        except TimeoutError:
-            # Redis did not confirm: replace the link; the reconnect resubscribes and resyncs.
-            self._broken = True
+        except Exception:
+            if self._pubsub is pubsub:
+                self._broken = True  # unconfirmed: replace the link
             raise BrokerUnavailable(channel) from None
 
     async def unsubscribe(self, channel: str) -> None:
@@ -179,12 +201,30 @@ class Broker:
             if now >= next_probe:
                 if now - self._heard > 3 * self._probe_interval:
                     raise ConnectionError("pub/sub link silent")
-                await self._redis.publish(self._control, b"probe")
+                await self._probe()
                 next_probe = now + self._probe_interval
             message = await pubsub.get_message(timeout=self._probe_interval / 2)
             if message is not None:
-                self._heard = time.monotonic()
+                self._heard_again()
                 self._handle(message)
+
+    def _heard_again(self) -> None:
+        """The link delivers. After a silence it may have dropped frames without breaking
+        (a blackholing network that heals): every socket re-reads the store, as on recovery."""
+        now = time.monotonic()
+        silent, self._heard = now - self._heard > 2 * self._probe_interval, now
+        if silent:
+            logger.warning("pub/sub link delivers again after a silence; resyncing")
+            self._on_recovered()
+
+    async def _probe(self) -> None:
+        """Publish to our own channel; bounded, so a frozen link cannot hold up the check."""
+        limit = 2 * self._probe_interval
+        try:
+            async with asyncio.timeout(limit):
+                await self._redis.publish(self._control, b"probe")
+        except TimeoutError:
+            raise ConnectionError(f"probe publish not answered within {limit:.1f}s") from None
 
     def _handle(self, message: dict[str, object]) -> None:
         kind = message["type"]

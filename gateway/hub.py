@@ -15,6 +15,7 @@ from typing import Protocol
 from gateway.connection import Connection
 from gateway.metrics import CONNECTIONS, USERS
 from shared import frames, keys, serialization
+from shared.models import Notification
 
 logger = logging.getLogger("tocsin.gateway.hub")
 
@@ -58,14 +59,18 @@ class Hub:
             ready = self._ready[user] = asyncio.get_running_loop().create_future()
             conns.add(conn)
             self._gauges()
+            subscribed = False
             try:
                 await self._subscriber.subscribe(keys.user_channel(user))
+                subscribed = True
             except Exception:
-                # Degraded: the broker resubscribes every user and resyncs when it recovers.
+                # Degraded: the store poll covers the user until the broker recovers, then
+                # resubscribes every user and resyncs every socket.
                 logger.warning("subscribe for user %s failed; waiting for broker", user)
             finally:
                 ready.set_result(None)
-            await self._presence.joined(user)
+            if subscribed:  # else Redis is unwell: the next presence heartbeat claims the user
+                await self._presence.joined(user)
         else:
             conns.add(conn)
             self._gauges()
@@ -87,7 +92,8 @@ class Hub:
 
     def deliver(self, channel: str, data: bytes) -> None:
         """One message from a user's channel, to every local socket of that user."""
-        conns = self._users.get(keys.user_from_channel(channel))
+        user = keys.user_from_channel(channel)
+        conns = self._users.get(user)
         if not conns:
             return
         try:
@@ -97,12 +103,38 @@ class Hub:
             return
         text = data.decode()
         if frame.get("type") == frames.NEW:
-            seq, created = int(frame["seq"]), _created(frame)
-            for conn in list(conns):
-                conn.offer(seq, text, created)
+            self._offer(user, int(frame["seq"]), text, _created(frame))
         else:
             for conn in list(conns):
                 conn.send_event(text)
+
+    def deliver_stored(self, notification: Notification) -> None:
+        """A notification read from the store, offered as if it came from the user's channel
+        (the store poll while pub/sub is down): sockets drop what they hold, fill gaps."""
+        text = frames.new_notification(notification).decode()
+        self._offer(
+            notification.user_id, notification.seq, text, notification.created_at.timestamp()
+        )
+
+    def cursors(self) -> dict[str, int]:
+        """Per user, the newest seq any of its sockets has: what a poll reads after."""
+        return {
+            user: max(conn.last_seq for conn in conns)
+            for user, conns in self._users.items()
+            if conns
+        }
+
+    def sync_behind(self, cursors: dict[str, int]) -> None:
+        """Sockets behind their user's newest seq re-read the store from their own cursor: one
+        that synced from the store meanwhile got ahead of rows the others were never sent."""
+        for user, newest in cursors.items():
+            for conn in list(self._users.get(user, ())):
+                if conn.last_seq < newest:
+                    conn.request_sync()
+
+    def _offer(self, user: str, seq: int, text: str, created: float | None) -> None:
+        for conn in list(self._users.get(user, ())):
+            conn.offer(seq, text, created)
 
     def resync_all(self) -> None:
         """After the pub/sub link was lost: every socket re-reads the store from its cursor."""

@@ -71,3 +71,11 @@ async def keep_ready(gateway: Gateway) -> None:
         return record_ready(await gateway.ready(), gateway.draining)
 
     await metrics.refresh_ready(READY, check)
+
+
+STORE_POLLING = Gauge(
+    "tocsin_gateway_store_polling",
+    "1 while this node reads its users' notifications from PostgreSQL because its pub/sub link"
+    " is down or silent",
+    registry=REGISTRY,
+)

@@ -18,6 +18,7 @@ from gateway.hub import Hub
 from gateway.presence import Presence
 from gateway.readstate import ReadState
 from gateway.settings import GatewaySettings
+from gateway.store_poll import StorePoll
 from shared import keys, serialization
 from shared.http import probe_postgres, probe_redis
 from shared.repository import Repository, open_pool
@@ -52,11 +53,14 @@ class Gateway:
         self.hub = Hub(self.broker, self.presence)
         self.acks = AckBatcher(self.repo, s.ack_flush_interval)
         self.read_state = ReadState(self.repo, self.redis)
+        # While the pub/sub link is down or silent, the node's tabs are fed from the store.
+        self.store_poll = StorePoll(self.repo, self.hub, self.broker.status, s.store_poll_interval)
         for job in (self.broker.run(), self.presence.heartbeat(), self.acks.run()):
             self._tasks.append(asyncio.create_task(job))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.broker.connected.wait(), 5)
-        self._tasks.append(asyncio.create_task(metrics.keep_ready(self)))
+        for job in (metrics.keep_ready(self), self.store_poll.run()):
+            self._tasks.append(asyncio.create_task(job))
         logger.info("gateway node %s started", s.node_id)
 
     def next_connection_id(self) -> str:
@@ -90,9 +94,9 @@ class Gateway:
             await self._pool.close()
 
     async def ready(self) -> dict[str, str]:
-        """'ok' or why not, per backend: PostgreSQL, Redis, and this node's pub/sub link."""
+        """'ok' or why not, per backend: PostgreSQL, Redis, and this node's pub/sub link (not
+        ready while it is down or silent: new sockets go elsewhere, held ones are polled)."""
         postgres, redis = await asyncio.gather(
             probe_postgres(self.repo.pool), probe_redis(self.redis)
         )
-        pubsub = "ok" if self.broker.connected.is_set() else "down: not connected"
-        return {"postgres": postgres, "redis": redis, "pubsub": pubsub}
+        return {"postgres": postgres, "redis": redis, "pubsub": self.broker.status()}

@@ -336,6 +336,29 @@ class Repository:
                     [r["id"] for r in rows],
                 )
 
+    async def newer_for_users(
+        self, cursors: Sequence[tuple[str, int]], per_user: int, limit: int
+    ) -> list[Notification]:
+        """For each (user, seq), that user's rows after seq, in one query (the gateway's store
+        poll while its pub/sub link is down). At most `per_user` rows each and `limit` in all,
+        every user's earlier rows before anyone's later ones, so each user gets a gap-free run
+        from its cursor. Sorted by user, then seq; archived and expired rows included."""
+        if not cursors:
+            return []
+        rows = await self.pool.fetch(
+            "SELECT n.* FROM unnest($1::text[], $2::bigint[]) AS c(user_id, after_seq)"
+            " CROSS JOIN LATERAL (SELECT t.*, row_number() OVER (ORDER BY t.seq) AS rank"
+            "  FROM tocsin_notifications AS t WHERE t.user_id = c.user_id AND t.seq > c.after_seq"
+            "  ORDER BY t.seq LIMIT $3) AS n"
+            " ORDER BY n.rank, n.user_id LIMIT $4",
+            [user for user, _ in cursors],
+            [seq for _, seq in cursors],
+            per_user,
+            limit,
+        )
+        found = [Notification.from_record(r) for r in rows]
+        return sorted(found, key=lambda n: (n.user_id, n.seq))
+
 
 def _affected(status: str) -> int:
     """asyncpg returns the command tag, e.g. 'UPDATE 3'."""
