@@ -107,6 +107,7 @@ def _tabs(scenario: Scenario, load: Load, urls: list[str], users: list[str]) -> 
                     tokens,
                     ttl=scenario.token_ttl,
                     refresh_by_frame=scenario.refresh_half and k % 2 == 0,
+                    small_buffer=scenario.slow_tabs and u % 5 == 0 and k == 0,
                 )
             )
     return tabs

@@ -28,6 +28,10 @@ class Scenario:
     shape: Callable[[], Shape] = Shape
     token_ttl: int = 600
     refresh_half: bool = False  # half the tabs refresh with the `token` frame
+    slow_tabs: bool = False  # the first tab of every fifth user has a small receive buffer
+    min_fault_seconds: float = 0.0  # a timed fault lasts at least this long, whatever the load
+    recovery_bound: float = 5.0  # issue 8's targets, asserted by the short form
+    max_wait_bound: float | None = None  # for faults no tab may be starved through
 
 
 async def gateway_kill(run: Run) -> float:
@@ -74,7 +78,7 @@ async def postgres_restart(run: Run) -> float:
 async def gateway_redis_stall(run: Run) -> float:
     link = run.topology.gateway_links[0]
     link.stall()
-    await asyncio.sleep(run.load.fault_seconds)
+    await asyncio.sleep(max(run.load.fault_seconds, run.scenario.min_fault_seconds))
     link.heal()
     return time.monotonic()
 
@@ -95,7 +99,7 @@ async def reconnect_storm(run: Run) -> float:
 
 async def slow_consumers(run: Run) -> float:
     """One tab of every fifth user stops reading while those users get 16 KB notifications."""
-    slow_users = run.users[::5]
+    slow_users = run.users[::5]  # their first tabs have a small receive buffer (slow_tabs)
     slow = [next(t for t in run.tabs if t.user == user) for user in slow_users]
     for tab in slow:
         tab.reading.clear()
@@ -154,12 +158,15 @@ SCENARIOS = [
         "gateway 0's link to Redis stalled (open, no bytes) for the fault window",
         needs="H-B (a gateway that loses Redis polls the store)",
         shape=_stall_shape,
+        min_fault_seconds=8.0,  # longer than the 5 s a tab may wait on a starved node
+        max_wait_bound=5.0,
     ),
     Scenario(
         "dispatcher-redis-blackhole",
         dispatcher_redis_blackhole,
         "dispatcher 0's link to Redis blackholed for the fault window",
         needs="H-A outbox (re-publish within 2 s of the link's return)",
+        recovery_bound=2.0,
     ),
     Scenario("reconnect-storm", reconnect_storm, "every tab's socket aborted at once"),
     Scenario(
@@ -168,6 +175,7 @@ SCENARIOS = [
         "a tab of every fifth user stops reading while 16 KB notifications pile up",
         needs="H-C for the 4009 close (loss is checked either way)",
         shape=_slow_shape,
+        slow_tabs=True,
     ),
     Scenario(
         "token-expiry",

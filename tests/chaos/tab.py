@@ -12,16 +12,19 @@ import asyncio
 import contextlib
 import json
 import random
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import websockets
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import InvalidStatus, WebSocketException
 from websockets.typing import Subprotocol
 
+RCVBUF = 16_384  # bytes, for slow tabs
 ACK_DELAY = 0.1  # seconds: acks coalesced as a browser would, well under the rate limit
 PROTOCOL = Subprotocol("tocsin.v1")
 TokenSource = Callable[[str, int], str]  # (user, ttl seconds) -> JWT
@@ -42,12 +45,14 @@ class ChaosTab:
         *,
         ttl: int = 600,
         refresh_by_frame: bool = False,
+        small_buffer: bool = False,
     ) -> None:
         self.user = user
         self.urls = urls
         self.tokens = tokens
         self.ttl = ttl
         self.refresh_by_frame = refresh_by_frame
+        self.small_buffer = small_buffer  # a tiny receive buffer: stopping to read shows at once
         self.held: dict[str, Held] = {}  # notification id -> what arrived first
         self.seqs: dict[int, str] = {}  # seq -> first id held under it
         self.seq_conflicts = 0  # a second id under a seq already held (duplicate after de-dup)
@@ -95,8 +100,9 @@ class ChaosTab:
             await asyncio.sleep(random.uniform(0.05, 0.3))
 
     async def _session(self, url: str) -> None:
+        sock = await self._socket(url) if self.small_buffer else None
         async with websockets.connect(
-            url, subprotocols=[PROTOCOL], open_timeout=5, max_queue=4, close_timeout=2
+            url, subprotocols=[PROTOCOL], open_timeout=5, max_queue=4, close_timeout=2, sock=sock
         ) as ws:
             self._ws = ws
             self.connections += 1
@@ -109,6 +115,20 @@ class ChaosTab:
             finally:
                 self.close_codes.append(ws.close_code)
                 self._ws = None
+
+    async def _socket(self, url: str) -> socket.socket:
+        """A connected socket whose receive buffer the kernel cannot grow past RCVBUF."""
+        parts = urlsplit(url)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+        sock.setblocking(False)
+        try:
+            async with asyncio.timeout(5):
+                await asyncio.get_running_loop().sock_connect(sock, (parts.hostname, parts.port))
+        except BaseException:
+            sock.close()
+            raise
+        return sock
 
     def _token(self) -> str:
         if self.refresh_by_frame:

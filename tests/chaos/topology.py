@@ -99,6 +99,19 @@ async def start(shape: Shape, folder: Path, database_url: str) -> Topology:
     return topology
 
 
+def _spawn(role: str, env: dict[str, str], folder: Path) -> ServerProcess:
+    """Start one server; a port picked free can be taken by another process before the bind
+    (the machine is shared), so a failed start is tried again on another port."""
+    for attempt in range(3):
+        port = free_port()
+        try:
+            return spawn([role], {**env, f"TOCSIN_{role.upper()}_PORT": str(port)}, port, folder)
+        except RuntimeError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
 async def _spawn_all(topology: Topology, shape: Shape) -> None:
     def linked(role: str, index: int) -> tuple[TcpProxy, dict[str, str]]:
         proxy = TcpProxy("127.0.0.1", topology.redis_port).start()
@@ -110,15 +123,11 @@ async def _spawn_all(topology: Topology, shape: Shape) -> None:
     for i in range(shape.gateways):
         proxy, env = linked("gw", i)
         topology.gateway_links.append(proxy)
-        port = free_port()
-        env["TOCSIN_GATEWAY_PORT"] = str(port)
-        jobs.append(asyncio.to_thread(spawn, ["gateway"], env, port, topology.folder))
+        jobs.append(asyncio.to_thread(_spawn, "gateway", env, topology.folder))
     for i in range(shape.dispatchers):
         proxy, env = linked("disp", i)
         topology.dispatcher_links.append(proxy)
-        port = free_port()
-        env["TOCSIN_DISPATCHER_PORT"] = str(port)
-        jobs.append(asyncio.to_thread(spawn, ["dispatcher"], env, port, topology.folder))
+        jobs.append(asyncio.to_thread(_spawn, "dispatcher", env, topology.folder))
     servers = await asyncio.gather(*jobs, return_exceptions=True)
     started = [s for s in servers if isinstance(s, ServerProcess)]
     topology.gateways = started[: shape.gateways]
