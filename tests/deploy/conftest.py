@@ -39,3 +39,16 @@ def pair(deploy_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -
         yield Pair(*started)
     finally:
         stack.stop(started)
+
+
+@pytest.fixture(scope="package")
+def worker(
+    deploy_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Service]:
+    """One fallback worker (no SMTP or VAPID: it cancels those jobs), on its metrics listener."""
+    logs = tmp_path_factory.mktemp("worker")
+    service = stack.start("worker", "wk-deploy", deploy_env, logs)
+    try:
+        yield service
+    finally:
+        stack.stop([service])

@@ -35,6 +35,7 @@ def render(targets: dict[str, list[str]]) -> dict[str, Any]:
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     assert set(targets) <= set(jobs), f"no such job in prometheus.yml: {set(targets) - set(jobs)}"
     for name, addresses in targets.items():
+        jobs[name].pop("dns_sd_configs", None)  # compose's service names: loopback here
         jobs[name]["static_configs"] = [{"targets": addresses}]
     config["scrape_configs"] = [jobs[name] for name in targets]
     return config

@@ -10,17 +10,20 @@ from collections.abc import Mapping
 import uvicorn.config
 
 from gateway.settings import GatewaySettings
-from shared.config import DispatcherSettings, Env
+from shared.config import DispatcherSettings, Env, WorkerSettings
 from shared.logs import LogSettings
 from tests.support.processes import ROOT
+from tocsin.secrets_store import generate_fallback
 
 SOURCES = ["gateway", "dispatcher", "shared", "tocsin"]
 _VERSION = re.search(r'^version = "(.+)"', (ROOT / "pyproject.toml").read_text(), re.M)
 IMAGE = f"tocsin:{_VERSION.group(1) if _VERSION else '?'}"  # what compose and k8s run
 # Service and metrics ports: the services' defaults, and the contract's metrics listeners.
-DEFAULT_PORTS = {
-    "gateway": (GatewaySettings.__dataclass_fields__["port"].default, 9080),
-    "dispatcher": (DispatcherSettings.__dataclass_fields__["port"].default, 9081),
+# The worker has no service port: its metrics listener serves /healthz and /readyz too.
+DEFAULT_PORTS: dict[str, tuple[int | None, int]] = {
+    "gateway": (GatewaySettings.port, 9080),  # a dataclass field's default
+    "dispatcher": (DispatcherSettings.port, 9081),
+    "worker": (None, 9082),
 }
 # Read by a library Tocsin runs on, not by Tocsin's code: uvicorn's trusted proxies.
 LIBRARY_VARIABLES = {"FORWARDED_ALLOW_IPS": inspect.getsource(uvicorn.config)}
@@ -31,6 +34,14 @@ SECRETS = {
     "TOCSIN_JWT_SECRET": "j" * 32,
     "TOCSIN_PRODUCER_KEYS": "tsk_" + "k" * 24,
 }
+# Stand-ins for the secrets an operator may leave out (the fallback's SMTP and VAPID): a deploy
+# file must start without them and with all of them.
+OPTIONAL_SECRETS = {
+    **generate_fallback(),  # VAPID key pair and subject, unsubscribe secret
+    "TOCSIN_SMTP_URL": "smtps://tocsin:password@smtp.example.com:465",
+}
+
+Settings = GatewaySettings | DispatcherSettings | WorkerSettings
 
 
 def tocsin_variables() -> set[str]:
@@ -46,12 +57,21 @@ def tocsin_variables() -> set[str]:
     return names
 
 
-def service_settings(role: str, environ: Mapping[str, str]) -> GatewaySettings | DispatcherSettings:
+def service_settings(role: str, environ: Mapping[str, str]) -> Settings:
     """Parse a deploy file's environment as the service would at start-up (raises
     ConfigError naming the variable on a bad value)."""
     env = Env({**SECRETS, **environ})
     LogSettings.from_env({**SECRETS, **environ})
     if role == "gateway":
         return GatewaySettings.from_env(env)
+    if role == "worker":
+        return WorkerSettings.from_env(env)
     assert role == "dispatcher", role
     return DispatcherSettings.from_env(env)
+
+
+def ports(settings: Settings) -> tuple[int | None, int]:
+    """(service port, metrics port) as DEFAULT_PORTS has them."""
+    if isinstance(settings, WorkerSettings):
+        return None, settings.metrics_port
+    return settings.port, settings.metrics_port

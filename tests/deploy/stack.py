@@ -14,7 +14,7 @@ from tests.conftest import JWT_SECRET, PRODUCER_KEY
 from tests.support.processes import ServerProcess, spawn
 from tests.support.services import free_port
 
-ROLES = {"gateway": "TOCSIN_GATEWAY", "dispatcher": "TOCSIN_DISPATCHER"}
+ROLES = {"gateway": "TOCSIN_GATEWAY", "dispatcher": "TOCSIN_DISPATCHER", "worker": "TOCSIN_WORKER"}
 
 
 @dataclass
@@ -39,17 +39,20 @@ class Service:
 
 
 def start(role: str, node: str, env: dict[str, str], log_dir: Path) -> Service:
-    """`tocsin ROLE` on free loopback ports: the service port and a separate metrics port."""
-    port, metrics_port = free_port(), free_port()
+    """`tocsin ROLE` on free loopback ports: the service port and a separate metrics port
+    (the worker has only the second, which serves its /healthz and /readyz too)."""
+    metrics_port = free_port()
+    port = metrics_port if role == "worker" else free_port()
     prefix = ROLES[role]
     service_env = {
         **env,
-        f"{prefix}_PORT": str(port),
         f"{prefix}_METRICS_PORT": str(metrics_port),
         "TOCSIN_NODE_ID": node,
         "TOCSIN_RECONNECT_SPREAD": "1",
         "TOCSIN_SHUTDOWN_GRACE": "5",
     }
+    if role != "worker":
+        service_env[f"{prefix}_PORT"] = str(port)
     return Service(role, node, spawn([role], service_env, port, log_dir), metrics_port)
 
 

@@ -10,6 +10,7 @@ import yaml
 
 from tests.deploy import promql
 from tests.deploy.conftest import Pair
+from tests.deploy.stack import Service
 from tests.support.processes import ROOT
 
 GRAFANA = ROOT / "deploy" / "grafana"
@@ -28,7 +29,11 @@ PANELS = [
     "Request rate by route and status",
     "Request latency by route (p50 / p99)",
     "Readiness",
+    "Outbox pending",
+    "Outbox re-published",
+    "Reading the store (pub/sub down)",
 ]
+FALLBACK_ROW = "Fallback (web push / email)"
 
 
 def dashboard() -> dict[str, Any]:
@@ -84,16 +89,29 @@ def test_exported_series_follow_each_family_type() -> None:
     assert not {"x", "lat_seconds", "conns_total", "x_total_total"} & series
 
 
-def test_dashboard_has_the_operator_panels_and_the_fallback_placeholder() -> None:
+def test_dashboard_has_the_operator_panels_and_the_fallback_row() -> None:
     titles = [p["title"] for p in panels()]
     assert set(PANELS) <= set(titles)
     rows = [p["title"] for p in panels() if p["type"] == "row"]
-    assert rows[-1] == "Fallback (web push / email)"
-    last = panels()[-1]
-    assert last["type"] == "text"
-    assert "coming with the offline fallback" in last["options"]["content"]
-    assert all(p["gridPos"]["w"] <= 24 for p in panels())
+    assert rows[-1] == FALLBACK_ROW
+    fallback = panels()[titles.index(FALLBACK_ROW) + 1 :]
+    assert len(fallback) >= 3
+    for panel in fallback:  # real charts of the workers' own families, no placeholder
+        assert panel["type"] == "timeseries", panel["title"]
+        for expr in (t["expr"] for t in panel["targets"]):
+            assert all(n.startswith("tocsin_worker_") for n in promql.metric_names(expr)), expr
     assert len({p["id"] for p in panels()}) == len(panels())
+
+
+def test_panels_fit_the_grid_without_overlapping() -> None:
+    cells: dict[tuple[int, int], str] = {}
+    for panel in panels():
+        box = panel["gridPos"]
+        assert box["x"] + box["w"] <= 24, panel["title"]
+        for x in range(box["x"], box["x"] + box["w"]):
+            for y in range(box["y"], box["y"] + box["h"]):
+                assert (x, y) not in cells, (panel["title"], cells.get((x, y)))
+                cells[(x, y)] = panel["title"]
 
 
 def test_provisioning_serves_this_dashboard_from_the_prometheus_datasource() -> None:
@@ -110,13 +128,17 @@ def test_provisioning_serves_this_dashboard_from_the_prometheus_datasource() -> 
     assert dashboard()["uid"] == "tocsin"
 
 
-def test_every_query_names_a_metric_a_running_service_exports(pair: Pair) -> None:
+def test_every_query_names_a_metric_a_running_service_exports(pair: Pair, worker: Service) -> None:
     exported = promql.SYNTHETIC | promql.exported_series(pair.gateway.metrics())
     exported |= promql.exported_series(pair.dispatcher.metrics())
+    exported |= promql.exported_series(worker.metrics())
     queries = dashboard_queries() + alert_queries()
-    assert len(queries) > 20
+    assert len(queries) > 30
     unknown = {name: expr for expr in queries for name in promql.metric_names(expr) - exported}
     assert not unknown, unknown
     named = set().union(*(promql.metric_names(expr) for expr in queries))
-    # Both services' own families are charted, not only one of them.
+    # Every service's own families are charted, not only one of them.
     assert {"tocsin_gateway_connections", "tocsin_notifications_accepted_total"} <= named
+    assert {"tocsin_outbox_pending", "tocsin_outbox_republished_total"} <= named
+    assert {"tocsin_worker_jobs_total", "tocsin_worker_jobs_due"} <= named
+    assert "tocsin_gateway_store_polling" in named

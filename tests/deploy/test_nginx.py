@@ -4,6 +4,7 @@ send and receive through it, then drain one gateway and show its tabs resumed on
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from gateway.server import KEEP_ALIVE_SECONDS
 from tests.deploy import loadbalancer, stack
 from tests.deploy.stack import Service
 from tests.support.services import free_port
@@ -48,6 +50,18 @@ def test_shipped_config_passes_nginx_t(tmp_path: Path) -> None:
     result = loadbalancer.check(loadbalancer.CONF, tmp_path)
     assert result.returncode == 0, result.stderr
     assert "syntax is ok" in result.stderr and "test is successful" in result.stderr
+
+
+def test_upstream_connections_idle_out_before_uvicorn_closes_them() -> None:
+    """nginx's default (60 s) reuses a connection uvicorn closes after 5 s idle: a request
+    that races the close gets a 502."""
+    shipped = loadbalancer.CONF.read_text()
+    blocks = re.findall(r"upstream (\w+) \{(.*?)\}", shipped, re.S)
+    assert [name for name, _ in blocks] == ["tocsin_gateways", "tocsin_dispatchers"]
+    for name, block in blocks:
+        timeout = re.search(r"^\s*keepalive_timeout (\d+)s;", block, re.M)
+        assert timeout, f"{name} has no keepalive_timeout"
+        assert int(timeout.group(1)) < KEEP_ALIVE_SECONDS, name  # the dispatcher's is the same
 
 
 def test_rendered_copy_changes_only_the_marked_lines() -> None:

@@ -1,5 +1,5 @@
-"""Prometheus files checked by promtool, and a real Prometheus scraping a gateway and a
-dispatcher on their metrics listeners, queried through its HTTP API."""
+"""Prometheus files checked by promtool, and a real Prometheus scraping a gateway, a
+dispatcher and a worker on their metrics listeners, queried through its HTTP API."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import yaml
 
 from tests.deploy import monitor, stack
 from tests.deploy.conftest import Pair
+from tests.deploy.stack import Service
 from tests.support.processes import ROOT
 from tests.support.tabs import Tab
 
@@ -24,6 +25,10 @@ ALERTS = [
     "TocsinSlowConsumerClosesSpiking",
     "TocsinNotReady",
     "TocsinPostgresPoolSaturated",
+    "TocsinOutboxStuck",
+    "TocsinWorkerDown",
+    "TocsinFallbackJobsFailing",
+    "TocsinFallbackJobsPilingUp",
 ]
 
 
@@ -35,7 +40,7 @@ def rules() -> list[dict[str, Any]]:
 def test_promtool_check_config() -> None:
     result = monitor.promtool("check", "config", "prometheus.yml")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 7 rules found" in result.stdout
+    assert f"SUCCESS: {len(ALERTS)} rules found" in result.stdout
 
 
 def test_promtool_check_rules() -> None:
@@ -81,8 +86,8 @@ def frames_received(tab: Tab) -> int:
     return len(tab.welcomes) + len(tab.events) + len(tab.arrivals) - batched
 
 
-async def test_real_prometheus_scrapes_both_services_and_reports_what_the_test_did(
-    pair: Pair, tmp_path: Path
+async def test_real_prometheus_scrapes_every_service_and_reports_what_the_test_did(
+    pair: Pair, worker: Service, tmp_path: Path
 ) -> None:
     gateway, dispatcher = pair.gateway, pair.dispatcher
     kind = 'type="system:alert"'
@@ -95,6 +100,7 @@ async def test_real_prometheus_scrapes_both_services_and_reports_what_the_test_d
         {
             "tocsin-gateway": [f"127.0.0.1:{gateway.metrics_port}"],
             "tocsin-dispatcher": [f"127.0.0.1:{dispatcher.metrics_port}"],
+            "tocsin-worker": [f"127.0.0.1:{worker.metrics_port}"],
         },
     )
     user, ws_url = stack.new_user(), f"ws://127.0.0.1:{gateway.server.port}/v1/ws"
@@ -115,7 +121,8 @@ async def test_real_prometheus_scrapes_both_services_and_reports_what_the_test_d
             f'tocsin_notifications_accepted_total{{job="tocsin-dispatcher", {kind}}}': (
                 sent_before + 5
             ),
-            'sum(up{job=~"tocsin-.*"})': 2,
+            'sum(up{job=~"tocsin-.*"})': 3,
+            'count(tocsin_worker_jobs_due{job="tocsin-worker"})': 2,  # email and push
         }
         for expr, value in expected.items():
             await asyncio.to_thread(prometheus.wait_value, expr, value)
