@@ -312,7 +312,7 @@ class WorkerSettings:
     concurrency: int = 8  # jobs (or digest groups) in flight at once
     poll_interval: float = 1.0  # seconds between claims when nothing was due
     lease: float = 120.0  # seconds a claimed job is held before another worker may take it
-    max_attempts: int = 8
+    max_attempts: int = 16
     retry_base: float = 5.0  # seconds; doubled per attempt, capped at retry_max
     retry_max: float = 900.0
     digest_window: float = 300.0
@@ -334,7 +334,7 @@ class WorkerSettings:
             concurrency=env.integer("TOCSIN_WORKER_CONCURRENCY", 8, 1, 1000),
             poll_interval=env.number("TOCSIN_WORKER_POLL_INTERVAL", 1.0, 0.01, 60.0),
             lease=env.number("TOCSIN_WORKER_LEASE", 120.0, 1.0, 86_400.0),
-            max_attempts=env.integer("TOCSIN_WORKER_MAX_ATTEMPTS", 8, 1, 100),
+            max_attempts=env.integer("TOCSIN_WORKER_MAX_ATTEMPTS", 16, 1, 100),
             retry_base=env.number("TOCSIN_WORKER_RETRY_BASE", 5.0, 0.01, 3600.0),
             retry_max=env.number("TOCSIN_WORKER_RETRY_MAX", 900.0, 0.01, 86_400.0),
             digest_window=env.number("TOCSIN_DIGEST_WINDOW", 300.0, 0.0, 86_400.0),

@@ -98,9 +98,8 @@ def plan(node: Node) -> Plan:
     env.setdefault("TOCSIN_DISPATCHER_URL", dispatcher_url)
     gateway_env = {**env, "TOCSIN_DEMO": env.get("TOCSIN_DEMO") or "true"}
     gateway = GatewaySettings.from_env(Env(gateway_env))
-    if not env.get("TOCSIN_WORKER_METRICS_PORT", "").strip() and 0 < dispatcher.port < 65535:
-        # Beside the dispatcher's port (8082 by default), so nodes on other ports do not clash.
-        env["TOCSIN_WORKER_METRICS_PORT"] = str(dispatcher.port + 1)
+    if not env.get("TOCSIN_WORKER_METRICS_PORT", "").strip():
+        env["TOCSIN_WORKER_METRICS_PORT"] = str(_worker_port(dispatcher.host, dispatcher.port))
     worker = WorkerSettings.from_env(Env(env))
     _check_free(dispatcher.host, dispatcher.port, "TOCSIN_DISPATCHER_PORT")
     _check_free(gateway.host, gateway.port, "TOCSIN_GATEWAY_PORT")
@@ -119,6 +118,20 @@ def plan(node: Node) -> Plan:
         # The gateway drains for up to its grace, then uvicorn waits grace + 5 s more.
         stop_grace=2 * gateway.shutdown_grace + 5 + STOP_MARGIN,
     )
+
+
+def _worker_port(host: str, dispatcher_port: int) -> int:
+    """Beside the dispatcher's port (8082 by default), so nodes on other ports do not clash;
+    any free port when that one is taken (it is only the worker's health and metrics port)."""
+    for port in (dispatcher_port + 1, 0):
+        if port > 65535:
+            continue
+        try:
+            with socket.create_server((host, port)) as probe:
+                return int(probe.getsockname()[1])
+        except OSError:
+            continue
+    raise ConfigError("TOCSIN_WORKER_METRICS_PORT", f"no free port on {host}")
 
 
 def _check_free(host: str, port: int, name: str) -> None:

@@ -286,7 +286,8 @@ class Queue:
     async def backlog(self) -> dict[str, tuple[int, int]]:
         """{channel: (pending, due)}."""
         rows = await self.pool.fetch(
-            "SELECT channel, count(*) AS pending, count(*) FILTER (WHERE due_at <= now()) AS due"
+            "SELECT channel, count(*) AS pending,"
+            f" count(*) FILTER (WHERE due_at <= now() AND {_FREE}) AS due"  # not those in flight
             " FROM tocsin_fallback_jobs WHERE state = 'pending' GROUP BY channel"
         )
         found = {r["channel"]: (int(r["pending"]), int(r["due"])) for r in rows}

@@ -4,6 +4,7 @@ TOCSIN_WORKER_METRICS_PORT) run by uvicorn, which also turns SIGTERM into a clea
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,7 +25,7 @@ from dispatcher.fallback.push import Pusher
 from dispatcher.fallback.worker import Worker
 from shared.config import StoreSettings, WorkerSettings
 from shared.http import JSONResponse, exception_handlers, healthz_body, probe_postgres, readiness
-from shared.metrics import all_ok, exposition
+from shared.metrics import all_ok, exposition, refresh_ready
 from shared.repository import open_pool
 
 logger = logging.getLogger("tocsin.worker")
@@ -83,6 +84,9 @@ def create_app(settings: WorkerSettings) -> Starlette:
     async def healthz(request: Request) -> Response:
         return JSONResponse(healthz_body("worker", settings.node_id))
 
+    async def ready_now() -> bool:
+        return all_ok(await checks()) and not stopping
+
     async def readyz(request: Request) -> Response:
         found = await checks()
         metrics.READY.set(1 if all_ok(found) and not stopping else 0)
@@ -95,10 +99,15 @@ def create_app(settings: WorkerSettings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with running(settings) as pool:
             held["pool"] = pool
+            # tocsin_ready without a probe calling /readyz (tocsin run, systemd), as elsewhere.
+            refresher = asyncio.create_task(refresh_ready(metrics.READY, ready_now))
             try:
                 yield
             finally:
                 stopping.append(True)
+                refresher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await refresher
 
     routes = [
         Route("/healthz", healthz),

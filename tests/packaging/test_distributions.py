@@ -31,7 +31,11 @@ def test_server_wheel_carries_migrations_and_browser_files(dists: Dists) -> None
     names = wheel_names(dists.server_wheel)
     migrations = {f"shared/migrations/{p.name}" for p in (ROOT / "shared/migrations").glob("*.sql")}
     assert migrations and migrations <= names
-    static = {f"gateway/static/{p.name}" for p in STATIC.iterdir() if not p.name.startswith(".")}
+    static = {
+        f"gateway/static/{p.relative_to(STATIC)}"
+        for p in STATIC.rglob("*")
+        if p.is_file() and not p.name.startswith(".")
+    }
     assert {"gateway/static/tocsin.js", "gateway/static/demo.html"} <= static <= names
     assert (
         "gateway/static/.tocsin-built" not in names
