@@ -13,7 +13,7 @@ WEB_BUILD := gateway/static/.tocsin-built
 WEB_SOURCES := $(shell find web/src -type f) web/build.mjs web/package.json
 endif
 
-.PHONY: all install run test lint format mypy chaos
+.PHONY: all install run test lint format mypy chaos bench
 
 all: lint mypy test
 
@@ -61,3 +61,15 @@ mypy: $(STAMP)
 # a Markdown table on stdout, JSON in test-artifacts/chaos/. About 5 minutes.
 chaos: install
 	$(BIN)/python -m tests.chaos
+
+# Tocsin's gateway beside the bare `websockets` server (the limit) and a minimal Starlette relay
+# (the floor), each server pinned to core 0 and the load to core 1 (taskset): results in
+# bench/results/ (latest.json, latest.md, PNG plots). Under 5 minutes; FULL=1 for the long one.
+BENCH_STAMP := $(VENV)/.tocsin-bench-installed
+
+$(BENCH_STAMP): pyproject.toml | $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,embedded,bench]'
+	touch $@
+
+bench: install $(BENCH_STAMP)
+	$(BIN)/python -m bench $(if $(FULL),--full,)
