@@ -37,6 +37,7 @@ class Hub:
         self._users: dict[str, set[Connection]] = {}
         # Resolved once the node's subscription to the user's channel is confirmed.
         self._ready: dict[str, asyncio.Future[None]] = {}
+        self._count = 0  # sockets held: kept, not recounted per connect
         self.empty = asyncio.Event()
         self.empty.set()
 
@@ -48,7 +49,7 @@ class Hub:
             yield from list(conns)
 
     def count(self) -> int:
-        return sum(len(conns) for conns in self._users.values())
+        return self._count
 
     async def add(self, conn: Connection) -> None:
         """Register a socket; returns once its user's channel is subscribed (guarantee 3)."""
@@ -58,6 +59,7 @@ class Hub:
             conns = self._users[user] = set()
             ready = self._ready[user] = asyncio.get_running_loop().create_future()
             conns.add(conn)
+            self._count += 1
             self._gauges()
             subscribed = False
             try:
@@ -72,7 +74,9 @@ class Hub:
             if subscribed:  # else Redis is unwell: the next presence heartbeat claims the user
                 await self._presence.joined(user)
         else:
-            conns.add(conn)
+            if conn not in conns:
+                conns.add(conn)
+                self._count += 1
             self._gauges()
             await asyncio.shield(self._ready[user])
 
@@ -82,6 +86,7 @@ class Hub:
         if conns is None or conn not in conns:
             return
         conns.discard(conn)
+        self._count -= 1
         if not conns:
             del self._users[user]
             del self._ready[user]
@@ -147,7 +152,7 @@ class Hub:
         else:
             self.empty.set()
         USERS.set(len(self._users))
-        CONNECTIONS.set(self.count())
+        CONNECTIONS.set(self._count)
 
     def sockets_of(self, user_id: str) -> int:
         """How many sockets this node holds for the user (TOCSIN_WS_MAX_SOCKETS_PER_USER)."""

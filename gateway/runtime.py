@@ -25,6 +25,9 @@ from shared.repository import Repository, open_pool
 
 logger = logging.getLogger("tocsin.gateway")
 
+# Commands (presence, read-state publishes, probes) share this many connections at most.
+REDIS_CONNECTIONS = 32
+
 
 class Gateway:
     def __init__(self, settings: GatewaySettings) -> None:
@@ -39,9 +42,16 @@ class Gateway:
         self._pool = await open_pool(s.store)
         metrics.DB_POOL.watch(self._pool)
         self.repo = Repository(self._pool)
-        self.redis = aioredis.Redis.from_url(
-            s.store.redis_url, socket_connect_timeout=5, socket_timeout=5, health_check_interval=15
+        # A burst waits for a free connection instead of failing with MaxConnectionsError.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            s.store.redis_url,
+            max_connections=REDIS_CONNECTIONS,
+            timeout=5,
+            socket_connect_timeout=5,
+            socket_timeout=5,
+            health_check_interval=15,
         )
+        self.redis = aioredis.Redis.from_pool(pool)
         self.presence = Presence(self.redis, s.node_id, s.presence_ttl, lambda: self.hub.users())
         self.broker = Broker(
             s.store.redis_url,
