@@ -5,6 +5,7 @@ sockets)."""
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +127,22 @@ TARGETS = (
 )
 
 
+def _by_rate(steps: list[dict[str, Any]]) -> list[tuple[float, float, float]]:
+    """(offered rate, median p50, median p99) for each offered rate, lowest first."""
+    groups: dict[int, list[dict[str, Any]]] = {}
+    for step in steps:
+        if step["latency_ms"]["p50"] is not None:
+            groups.setdefault(round(step["rate"]), []).append(step)
+    return [
+        (
+            float(rate),
+            statistics.median(s["latency_ms"]["p50"] for s in group),
+            statistics.median(s["latency_ms"]["p99"] for s in group),
+        )
+        for rate, group in sorted(groups.items())
+    ]
+
+
 def plots(results: dict[str, Any], out: Path) -> list[str]:
     """PNG plots (matplotlib, Agg); none when matplotlib is not installed."""
     try:
@@ -133,31 +150,27 @@ def plots(results: dict[str, Any], out: Path) -> list[str]:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import FuncFormatter, NullFormatter
     except ImportError:
         return []
     made = []
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name, live in results["live"].items():
-        steps = [*live["ladder"], *live["half_steps"]]
-        steps = sorted(
-            (s for s in steps if s["latency_ms"]["p50"] is not None), key=lambda s: s["rate"]
-        )
-        rates = [s["rate"] for s in steps]
-        (line,) = ax.plot(rates, [s["latency_ms"]["p99"] for s in steps], "o-", label=f"{name} p99")
-        ax.plot(
-            rates,
-            [s["latency_ms"]["p50"] for s in steps],
-            "x--",
-            color=line.get_color(),
-            label=f"{name} p50",
-        )
+        repeats = [s for s in live["saturation_steps"] if s not in live["ladder"]]
+        points = _by_rate([*live["ladder"], *repeats, *live["half_steps"]])
+        rates = [rate for rate, _, _ in points]
+        (line,) = ax.plot(rates, [p99 for _, _, p99 in points], "o-", label=f"{name} p99")
+        p50s = [p50 for _, p50, _ in points]
+        ax.plot(rates, p50s, "x--", color=line.get_color(), label=f"{name} p50")
     ax.set(
         xscale="log",
         yscale="log",
-        xlabel="offered frames/s",
+        xlabel="offered publishes/s (frames/s at 1 tab per user)",
         ylabel="latency, ms",
         title="Live delivery latency against offered rate",
     )
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
