@@ -24,6 +24,7 @@ from shared import keys
 logger = logging.getLogger("tocsin.gateway.broker")
 
 _CHUNK = 500
+PUBSUB_PROTOCOL = 2  # RESP2 reads pub/sub faster than RESP3 (tests/perf/pubsub_read.py)
 
 
 class BrokerUnavailable(Exception):
@@ -49,6 +50,7 @@ class Broker:
             socket_connect_timeout=confirm_timeout,
             socket_timeout=confirm_timeout,  # a reconnect must not hang on a frozen server
             socket_keepalive=True,
+            protocol=PUBSUB_PROTOCOL,
         )
         self._control = keys.node_channel(node_id)
         self._on_message = on_message

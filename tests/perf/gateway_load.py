@@ -237,6 +237,11 @@ def _spy(pid: int, seconds: float, out: str) -> subprocess.Popen[bytes]:
     )
 
 
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _pct(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(q * len(values)))] * 1000 if values else float("nan")
@@ -252,10 +257,19 @@ async def measure(args: argparse.Namespace, port: int, gateway_pid: int) -> dict
     runs = []
     for run in range(args.runs):
         spy = _spy(gateway_pid, args.seconds, args.spy) if args.spy and run == 0 else None
+        cpu, first = _cpu_seconds(gateway_pid), load.received
         sat = await load.saturate(args.seconds, args.window, args.tabs)
+        cpu_us = (_cpu_seconds(gateway_pid) - cpu) * 1e6 / max(1, load.received - first)
         if spy is not None:
             spy.wait(30)
-        result: dict[str, Any] = {"run": run, "saturation": round(sat)}
+        # CPU per frame is steadier than frames/s on a shared machine: 1e6 / it is the
+        # saturation the gateway would reach with its core to itself.
+        result: dict[str, Any] = {
+            "run": run,
+            "saturation": round(sat),
+            "cpu_us_per_frame": round(cpu_us, 1),
+            "core_to_itself": round(1e6 / cpu_us),
+        }
         if args.rate:
             await load.settle(args.tabs)
             load.latencies.clear()
