@@ -247,13 +247,9 @@ def meta(p: Profile) -> dict[str, Any]:
     command = {"short": "make bench", "full": "make bench FULL=1"}.get(
         p.name, "python -m bench --self-check"
     )
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
+    commit = _git("rev-parse", "--short", "HEAD").strip()
+    # What the servers ran: the working tree, with whatever is not committed yet.
+    dirty = _git("status", "--porcelain", "--", "gateway", "dispatcher", "shared").split("\n")
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{os.cpu_count()} cores, {platform.machine()}, "
@@ -262,9 +258,15 @@ def meta(p: Profile) -> dict[str, Any]:
         "command": command,
         "profile": p.name,
         "commit": commit or "unknown",
+        "uncommitted": [line[3:] for line in dirty if line.strip()],
         "noise": NOISE,
         "load_average": os.getloadavg(),
     }
+
+
+def _git(*args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+    return done.stdout
 
 
 def log(message: str) -> None:

@@ -74,7 +74,13 @@ def markdown(results: dict[str, Any]) -> str:
     meta = results["meta"]
     lines = [
         f"Measured {meta['date']} on {meta['machine']} with `{meta['command']}` "
-        f"(profile `{meta['profile']}`, commit {meta['commit']}). {meta['noise']}",
+        f"(profile `{meta['profile']}`, commit {meta['commit']}"
+        + (
+            f", with uncommitted changes to {', '.join(meta['uncommitted'])}"
+            if meta.get("uncommitted")
+            else ""
+        )
+        + f"). {meta['noise']}",
         "",
         "| system | delivered/s at saturation | per server CPU-second "
         "| p50 / p99 ms at half load | RSS per idle socket | sockets connected in "
