@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from bench.procs import LOAD_PROCESSES, LoadClient
+from bench.procs import LOAD_PROCESSES, LoadClient, core_busy, core_times
 from bench.systems import System
 
 DELIVERED = 0.9  # a step delivering less than this share within the step is past saturation
@@ -38,6 +38,7 @@ async def step(
     """One step: `rate` publishes/s for `seconds`; each reaches `fanout` tabs."""
     cpu0 = [server.cpu_seconds() for server in system.servers]
     load0 = _load_core_seconds(client)
+    cores0 = core_times()
     wall0 = time.monotonic()
     await client.call("begin", clock=clock)
     offered = await system.push(users, rate, seconds)
@@ -45,6 +46,7 @@ async def step(
     wall = time.monotonic() - wall0
     cpu = [(s.cpu_seconds() - c) / wall for s, c in zip(system.servers, cpu0, strict=True)]
     load_core = (_load_core_seconds(client) - load0) / wall
+    cores = core_busy(cores0)
     drained = await client.call("drain", expected=offered * fanout, timeout=10, quiet=1.0)
     asked = rate * seconds * fanout
     return {
@@ -59,6 +61,7 @@ async def step(
         "client_cpu": window["client_cpu"],
         "server_cpu": cpu,
         "load_core_cpu": load_core,
+        "cores_busy": cores,  # whole-core busy shares: what the server did not use, others did
         "publisher_short": offered < 0.95 * asked,
     }
 
@@ -116,6 +119,7 @@ async def saturate(
         "client_bound": statistics.median(s["client_cpu"] for s in top) > CLIENT_BOUND,
         "load_core_bound": statistics.median(s["load_core_cpu"] for s in top) > CLIENT_BOUND,
         "server_cpu_at_saturation": statistics.median(sum(s["server_cpu"]) for s in top),
+        "server_core_busy_at_saturation": statistics.median(s["cores_busy"][0] for s in top),
         "per_server_core_s": medians.get("sustained", medians.get("overload", {})).get(
             "per_server_core_s"
         ),

@@ -44,6 +44,23 @@ def pin_pid(pid: int, core: int) -> None:
         os.sched_setaffinity(pid, {core})
 
 
+def core_times() -> list[tuple[float, float]]:
+    """(busy, total) CPU seconds of each core so far, whoever used them."""
+    out = []
+    for times in psutil.cpu_times(percpu=True):
+        total = sum(times)
+        out.append((total - times.idle - getattr(times, "iowait", 0.0), total))
+    return out
+
+
+def core_busy(before: list[tuple[float, float]]) -> list[float]:
+    """Each core's busy share since `before` (the server's own share plus everyone else's)."""
+    return [
+        (busy - b0) / max(total - t0, 1e-9)
+        for (busy, total), (b0, t0) in zip(core_times(), before, strict=True)
+    ]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -53,7 +53,10 @@ def _live_row(name: str, results: dict[str, Any]) -> str:
             f"offered {overload['rate']:,.0f}/s: delivered {overload['delivered_per_s']:,.0f}/s"
         )
     if live:
-        flags.append(f"server CPU {live['server_cpu_at_saturation']:.0%} at saturation")
+        flags.append(
+            f"server CPU {live['server_cpu_at_saturation']:.0%} at saturation"
+            f" (core 0 busy {live.get('server_core_busy_at_saturation', 0):.0%} in all)"
+        )
     label = live.get("label") or idle.get("label") or name
     connect = (
         f"{_num(idle.get('connected'))} in {_num(idle.get('connect_seconds'), 1)} s"
