@@ -25,7 +25,7 @@ $(BIN)/python:
 
 # Both distributions, editable: the client (client/) and the server with the embedded default.
 $(STAMP): pyproject.toml client/pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ./client -e '.[dev,embedded]'
+	$(BIN)/python -m pip install --quiet -e ./client -e '.[dev,embedded,bench]'
 	touch $@
 
 $(WEB_DEPS): web/package-lock.json
@@ -65,11 +65,5 @@ chaos: install
 # Tocsin's gateway beside the bare `websockets` server (the limit) and a minimal Starlette relay
 # (the floor), each server pinned to core 0 and the load to core 1 (taskset): results in
 # bench/results/ (latest.json, latest.md, PNG plots). Under 5 minutes; FULL=1 for the long one.
-BENCH_STAMP := $(VENV)/.tocsin-bench-installed
-
-$(BENCH_STAMP): pyproject.toml | $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[dev,embedded,bench]'
-	touch $@
-
-bench: install $(BENCH_STAMP)
+bench: install
 	$(BIN)/python -m bench $(if $(FULL),--full,)

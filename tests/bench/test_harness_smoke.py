@@ -9,11 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.support.processes import ROOT
-
-pytest.importorskip("picows", reason="the bench extra: pip install -e '.[bench]'")
 
 
 def test_self_check_delivers_and_reports(tmp_path: Path, database_url: str) -> None:
