@@ -22,9 +22,8 @@ from tests.support.processes import ROOT
 RESULTS = ROOT / "test-artifacts" / "chaos"
 
 
-async def run_all(names: list[str], short: bool) -> list[Figures]:
+async def run_all(names: list[str], short: bool, database_url: str) -> list[Figures]:
     load = SHORT if short else FULL
-    database_url = services.database_url()
     rows = []
     with tempfile.TemporaryDirectory(prefix="tocsin-chaos-") as scratch:
         for name in names:
@@ -41,7 +40,8 @@ def main() -> int:
     parser.add_argument("--only", nargs="+", choices=list(BY_NAME), help="scenarios to run")
     args = parser.parse_args()
     names = args.only or [s.name for s in SCENARIOS]
-    rows = asyncio.run(run_all(names, args.short))
+    # Outside the event loop: finding the database may start an embedded one (asyncio.run).
+    rows = asyncio.run(run_all(names, args.short, services.database_url()))
     print(markdown(rows))
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%S")
