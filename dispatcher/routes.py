@@ -52,21 +52,18 @@ def authenticate(header: str | None, keys: tuple[str, ...]) -> Response | None:
 
 async def parse(request: Request, rt: Runtime) -> Submission | Response:
     """The validated submission, or the 400/413/422 answer."""
-    limit = rt.settings.max_body_bytes
+    payload = await read_json(request)
+    if isinstance(payload, Response):
+        return payload
     try:
-        payload = serialization.loads(await read_body(request, limit))
         return validate(payload, rt.settings.max_recipients)
-    except BodyTooLarge:
-        return reject(413, "payload_too_large", f"request body must be at most {limit} bytes")
-    except (BadBody, serialization.SerializationError) as exc:
-        return reject(400, "invalid_json", f"request body must be a JSON object: {exc}")
     except ValidationFailed as exc:
         fields = [e.to_wire() for e in exc.errors]
         return reject(422, "validation_error", str(exc), fields=fields)
 
 
 async def read_json(request: Request) -> Any | Response:
-    """Any JSON body within the size limit, or the 400/413 answer (users.py's routes)."""
+    """Any JSON body within the size limit, or the 400/413 answer."""
     limit = runtime(request).settings.max_body_bytes
     try:
         return serialization.loads(await read_body(request, limit))
