@@ -40,6 +40,15 @@ async def _user(request: Request) -> str | Response:
     return str(user_id)
 
 
+async def _user_and_body(request: Request) -> tuple[str, Any] | Response:
+    """The path's user id and the JSON body (PUT routes), else the first refusal."""
+    user_id = await _user(request)
+    if isinstance(user_id, Response):
+        return user_id
+    body = await read_json(request)
+    return body if isinstance(body, Response) else (user_id, body)
+
+
 def _field(name: str, message: str) -> dict[str, str]:
     return {"field": name, "message": message}
 
@@ -54,12 +63,10 @@ async def get_preferences(request: Request) -> Response:
 
 async def put_preferences(request: Request) -> Response:
     """Replace the user's preferences; pending jobs on channels now off are cancelled."""
-    user_id = await _user(request)
-    if isinstance(user_id, Response):
-        return user_id
-    body = await read_json(request)
-    if isinstance(body, Response):
-        return body
+    found = await _user_and_body(request)
+    if isinstance(found, Response):
+        return found
+    user_id, body = found
     try:
         prefs = Preferences.from_wire(body)
     except PreferencesError as exc:
@@ -77,12 +84,10 @@ async def get_profile(request: Request) -> Response:
 
 async def put_profile(request: Request) -> Response:
     """Replace the profile: {"email", "timeZone", "locale"}, each optional (null clears it)."""
-    user_id = await _user(request)
-    if isinstance(user_id, Response):
-        return user_id
-    body = await read_json(request)
-    if isinstance(body, Response):
-        return body
+    found = await _user_and_body(request)
+    if isinstance(found, Response):
+        return found
+    user_id, body = found
     profile = _profile(body)
     if isinstance(profile, Response):
         return profile
