@@ -108,7 +108,7 @@ class Hub:
             return
         text = data.decode()
         if frame.get("type") == frames.NEW:
-            self._offer(user, int(frame["seq"]), text, _created(frame))
+            self._offer(conns, int(frame["seq"]), text, _created(frame))
         else:
             for conn in list(conns):
                 conn.send_event(text)
@@ -116,10 +116,11 @@ class Hub:
     def deliver_stored(self, notification: Notification) -> None:
         """A notification read from the store, offered as if it came from the user's channel
         (the store poll while pub/sub is down): sockets drop what they hold, fill gaps."""
+        conns = self._users.get(notification.user_id)
+        if not conns:
+            return
         text = frames.new_notification(notification).decode()
-        self._offer(
-            notification.user_id, notification.seq, text, notification.created_at.timestamp()
-        )
+        self._offer(conns, notification.seq, text, notification.created_at.timestamp())
 
     def cursors(self) -> dict[str, int]:
         """Per user, the newest seq any of its sockets has: what a poll reads after."""
@@ -137,8 +138,9 @@ class Hub:
                 if conn.last_seq < newest:
                     conn.request_sync()
 
-    def _offer(self, user: str, seq: int, text: str, created: float | None) -> None:
-        for conn in list(self._users.get(user, ())):
+    @staticmethod
+    def _offer(conns: set[Connection], seq: int, text: str, created: float | None) -> None:
+        for conn in list(conns):
             conn.offer(seq, text, created)
 
     def resync_all(self) -> None:
