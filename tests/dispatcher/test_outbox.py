@@ -23,9 +23,8 @@ from shared import keys, serialization
 from shared.config import DispatcherSettings
 from shared.models import NewNotification
 from shared.repository import Repository
-from tests.conftest import JWT_SECRET, PRODUCER_KEY
 from tests.dispatcher.support import AUTH, make_settings, new_user, serve
-from tests.gateway.cluster import Cluster, token
+from tests.gateway.cluster import Cluster, server_env, token
 from tests.support.processes import ServerProcess
 from tests.support.tabs import Tab
 from tests.support.tcpproxy import tcp_proxy
@@ -40,12 +39,7 @@ def gateway(
     database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
     """One gateway process reading Redis directly; the dispatchers under test run in-process."""
-    env = {
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "TOCSIN_PRODUCER_KEYS": PRODUCER_KEY,
-        "TOCSIN_JWT_SECRET": JWT_SECRET,
-    }
+    env = server_env(database_url, redis_url)
     server = Cluster(env, tmp_path_factory.mktemp("outbox")).start_gateway(0)
     yield server
     server.terminate()

@@ -54,6 +54,17 @@ class Cluster:
         return tocsin_client.AsyncClient(self.dispatcher.url, PRODUCER_KEY, timeout=10)
 
 
+def server_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
+    """What every Tocsin process a test starts needs, with `extra` settings on top."""
+    return {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "TOCSIN_PRODUCER_KEYS": PRODUCER_KEY,
+        "TOCSIN_JWT_SECRET": JWT_SECRET,
+        **extra,
+    }
+
+
 def token(user_id: str, ttl: int = 600) -> str:
     return tocsin_client.user_token(user_id, JWT_SECRET, ttl=ttl)
 

@@ -15,8 +15,7 @@ from websockets.asyncio.client import ClientConnection
 
 from shared.models import NewNotification
 from shared.repository import Repository
-from tests.conftest import JWT_SECRET, PRODUCER_KEY
-from tests.gateway.cluster import Cluster, new_user, token
+from tests.gateway.cluster import Cluster, new_user, server_env, token
 from tests.support.processes import ServerProcess
 
 
@@ -24,12 +23,7 @@ from tests.support.processes import ServerProcess
 def gateway(
     database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
-    env = {
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "TOCSIN_PRODUCER_KEYS": PRODUCER_KEY,
-        "TOCSIN_JWT_SECRET": JWT_SECRET,
-    }
+    env = server_env(database_url, redis_url)
     server = Cluster(env, tmp_path_factory.mktemp("behind")).start_gateway(0)
     yield server
     server.terminate()

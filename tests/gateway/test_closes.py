@@ -22,8 +22,7 @@ import pytest
 import websockets
 
 from gateway.connection import MAX_BATCH_BYTES
-from tests.conftest import JWT_SECRET, PRODUCER_KEY
-from tests.gateway.cluster import Cluster, new_user, token
+from tests.gateway.cluster import Cluster, new_user, server_env, token
 from tests.support.tabs import Tab
 
 BODY, DATA = "x" * 4000, {"pad": "y" * 15_000}  # about 19 KB per notification frame
@@ -35,15 +34,13 @@ READ_AGAIN_AFTER = 4.0  # seconds a stalled tab stays stalled after the close is
 def cluster(
     database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Cluster]:
-    env = {
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "TOCSIN_PRODUCER_KEYS": PRODUCER_KEY,
-        "TOCSIN_JWT_SECRET": JWT_SECRET,
-        "TOCSIN_WS_SEND_BUFFER": "262144",
-        "TOCSIN_REST_MAX_BODY": "4096",
-        "TOCSIN_WS_CLOSE_DEADLINE": "8",
-    }
+    env = server_env(
+        database_url,
+        redis_url,
+        TOCSIN_WS_SEND_BUFFER="262144",
+        TOCSIN_REST_MAX_BODY="4096",
+        TOCSIN_WS_CLOSE_DEADLINE="8",
+    )
     cluster = Cluster(env, tmp_path_factory.mktemp("closes")).start(gateways=1)
     cluster.env = {**env, "TOCSIN_WS_CLOSE_DEADLINE": "1"}
     cluster.gateways.append(cluster.start_gateway(HASTY))
