@@ -17,10 +17,10 @@ from shared import preferences_store
 from shared.fallback_rules import EMAIL, PUSH, PlannedJob
 from shared.models import Notification
 from shared.preferences import DEFAULT_PREFERENCES, Preferences, PreferencesError
+from shared.preferences_store import Executor
 
 logger = logging.getLogger("tocsin.fallback")
 
-Executor = asyncpg.Pool | asyncpg.Connection | PoolConnectionProxy
 Connection = asyncpg.Connection | PoolConnectionProxy
 
 

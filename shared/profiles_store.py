@@ -5,10 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
-from asyncpg.pool import PoolConnectionProxy
-
-Executor = asyncpg.Pool | asyncpg.Connection | PoolConnectionProxy
+from shared.preferences_store import Executor
 
 
 @dataclass(frozen=True)
