@@ -6,28 +6,19 @@ user's data cannot be addressed at all.
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 from gateway.demo import STATIC_DIR
-from gateway.rest import BadRequest, authenticated
+from gateway.rest import BadRequest, authenticated, json_body
 from gateway.runtime import Gateway
-from shared import fallback_jobs, fallback_rules, preferences_store, serialization
+from shared import fallback_jobs, fallback_rules, preferences_store
 from shared.http import JSONResponse, error_response
 from shared.preferences import Preferences, PreferencesError, PushSubscription
 from shared.types import BUILTIN_TYPES
 
 SERVICE_WORKER = STATIC_DIR / "tocsin-sw.js"
-
-
-async def _json_body(request: Request) -> Any:
-    try:
-        return serialization.loads(await request.body())
-    except serialization.SerializationError:
-        raise BadRequest("body", "body must be JSON") from None
 
 
 def _checked(error: PreferencesError) -> BadRequest:
@@ -41,7 +32,7 @@ async def get_preferences(request: Request, gateway: Gateway, user_id: str) -> R
 
 async def put_preferences(request: Request, gateway: Gateway, user_id: str) -> Response:
     try:
-        prefs = Preferences.from_wire(await _json_body(request))
+        prefs = Preferences.from_wire(await json_body(request))
     except PreferencesError as exc:
         raise _checked(exc) from None
     await fallback_jobs.save_preferences(gateway.repo.pool, user_id, prefs)
@@ -59,7 +50,7 @@ async def default_channels(request: Request) -> Response:
 async def add_subscription(request: Request, gateway: Gateway, user_id: str) -> Response:
     try:
         subscription = PushSubscription.from_wire(
-            await _json_body(request), request.headers.get("user-agent")
+            await json_body(request), request.headers.get("user-agent")
         )
     except PreferencesError as exc:
         raise _checked(exc) from None
@@ -70,7 +61,7 @@ async def add_subscription(request: Request, gateway: Gateway, user_id: str) -> 
 
 
 async def remove_subscription(request: Request, gateway: Gateway, user_id: str) -> Response:
-    body = await _json_body(request)
+    body = await json_body(request)
     endpoint = body.get("endpoint") if isinstance(body, dict) else None
     if not isinstance(endpoint, str) or not endpoint:
         raise BadRequest("endpoint", "endpoint must be the subscription's endpoint URL")

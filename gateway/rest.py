@@ -51,6 +51,14 @@ class BadRequest(Exception):
         self.message = message
 
 
+async def json_body(request: Request) -> Any:
+    """The request's body parsed as JSON; BadRequest (field "body") when it is not JSON."""
+    try:
+        return serialization.loads(await request.body())
+    except serialization.SerializationError:
+        raise BadRequest("body", "body must be JSON") from None
+
+
 def authenticated(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     """Resolve the caller's user id from `Authorization: Bearer <JWT>`; 401 otherwise."""
 
@@ -148,13 +156,9 @@ def change_one(action: str) -> Handler:
 
 
 async def _up_to_seq(request: Request) -> int | None:
-    raw = await request.body()
-    if not raw.strip():
+    if not (await request.body()).strip():
         return None
-    try:
-        body = serialization.loads(raw)
-    except serialization.SerializationError:
-        raise BadRequest("body", "body must be JSON") from None
+    body = await json_body(request)
     if not isinstance(body, dict):
         raise BadRequest("body", "body must be a JSON object")
     value = body.get("upToSeq")
