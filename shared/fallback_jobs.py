@@ -16,7 +16,7 @@ from asyncpg.pool import PoolConnectionProxy
 from shared import preferences_store
 from shared.fallback_rules import EMAIL, PUSH, PlannedJob
 from shared.models import Notification
-from shared.preferences import DEFAULT_PREFERENCES, Preferences, PreferencesError
+from shared.preferences import Preferences
 from shared.preferences_store import Executor
 
 logger = logging.getLogger("tocsin.fallback")
@@ -50,18 +50,11 @@ async def _recipients(conn: Connection, user_ids: list[str]) -> dict[str, _Recip
         user_ids,
     )
     return {
-        r["user_id"]: _Recipient(_preferences(r["preferences"]), r["has_email"], r["has_push"])
+        r["user_id"]: _Recipient(
+            preferences_store.from_stored(r["preferences"]), r["has_email"], r["has_push"]
+        )
         for r in rows
     }
-
-
-def _preferences(stored: object) -> Preferences:
-    if stored is None:
-        return DEFAULT_PREFERENCES
-    try:
-        return Preferences.from_wire(stored)
-    except PreferencesError:
-        return DEFAULT_PREFERENCES  # shared/preferences_store.get logs the same case
 
 
 def _wanted(job: PlannedJob, kind: str, who: _Recipient, email: str | None) -> bool:

@@ -25,10 +25,15 @@ async def get(db: Executor, user_id: str) -> Preferences:
     row = await db.fetchrow(
         "SELECT preferences FROM tocsin_user_preferences WHERE user_id = $1", user_id
     )
-    if row is None:
+    return from_stored(None if row is None else row["preferences"])
+
+
+def from_stored(stored: object) -> Preferences:
+    """A stored preferences value (None when no row); the defaults when it is unreadable."""
+    if stored is None:
         return DEFAULT_PREFERENCES
     try:
-        return Preferences.from_wire(row["preferences"])
+        return Preferences.from_wire(stored)
     except PreferencesError as exc:  # written by hand or by an older version
         logger.warning("stored preferences of a user are invalid (%s); using defaults", exc)
         return DEFAULT_PREFERENCES
