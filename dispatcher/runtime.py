@@ -29,15 +29,21 @@ REDIS_HEALTH_CHECK_INTERVAL = 15  # seconds idle before a connection is PINGed o
 @dataclass(frozen=True)
 class Runtime:
     settings: DispatcherSettings
-    pool: asyncpg.Pool
     repository: Repository
-    redis: aioredis.Redis
     publisher: Publisher
     outbox: Outbox
 
     @property
     def node(self) -> str:
         return self.settings.node_id
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self.repository.pool
+
+    @property
+    def redis(self) -> aioredis.Redis:
+        return self.publisher.redis
 
     async def ready(self) -> dict[str, str]:
         """'ok' or the reason each backend is down, checked concurrently and bounded in time."""
@@ -65,7 +71,7 @@ async def running(settings: DispatcherSettings) -> AsyncIterator[Runtime]:
     outbox = Outbox(
         repository, publisher, delay=settings.outbox_delay, interval=settings.outbox_interval
     )
-    runtime = Runtime(settings, pool, repository, redis, publisher, outbox)
+    runtime = Runtime(settings, repository, publisher, outbox)
     metrics.DB_POOL.watch(pool)
     tasks = [
         asyncio.create_task(metrics.keep_ready(runtime.ready)),
