@@ -68,16 +68,20 @@ class Publisher:
             async with asyncio.timeout(self.timeout):
                 for start in range(0, len(notifications), CHUNK_SIZE):
                     chunk = notifications[start : start + CHUNK_SIZE]
-                    async with self.redis.pipeline(transaction=False) as pipe:
-                        for notification in chunk:
-                            frame = _frame(notification)
-                            if frame is not None:
-                                pipe.publish(keys.user_channel(notification.user_id), frame)
-                        await pipe.execute()
+                    await self._publish_chunk(chunk)
                     published += len(chunk)
         except REDIS_FAILURES as exc:
             metrics.BACKEND_ERRORS.labels(backend="redis").inc()
             raise PublishFailed(published, exc) from exc
+
+    async def _publish_chunk(self, chunk: Sequence[Notification]) -> None:
+        """One pipeline round trip for the chunk's frames."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for notification in chunk:
+                frame = _frame(notification)
+                if frame is not None:
+                    pipe.publish(keys.user_channel(notification.user_id), frame)
+            await pipe.execute()
 
     async def reachable(self) -> bool:
         """Redis answers a PING within the timeout."""
