@@ -4,7 +4,6 @@ and the profile (where "email if unread" goes). A store outage is the shared 503
 from __future__ import annotations
 
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -15,13 +14,12 @@ from dispatcher.routes import authenticate, read_json, runtime
 from dispatcher.validation import email_problem, user_id_problem
 from shared import fallback_jobs, preferences_store, profiles_store
 from shared.http import JSONResponse
-from shared.preferences import Preferences, PreferencesError
+from shared.preferences import Preferences, PreferencesError, time_zone_problem
 
 PREFERENCES_PATH = "/v1/users/{user_id}/preferences"
 PROFILE_PATH = "/v1/users/{user_id}/profile"
 PROFILE_FIELDS = frozenset({"email", "timeZone", "locale"})
 LOCALE_MAX_LENGTH = 35  # a BCP 47 tag, e.g. pt-BR
-ZONE_MAX_LENGTH = 64
 
 
 async def _user(request: Request) -> str | Response:
@@ -118,15 +116,7 @@ def _profile(body: Any) -> profiles_store.Profile | Response:
 
 
 def _zone_problem(value: Any) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not 1 <= len(value) <= ZONE_MAX_LENGTH:
-        return "must be an IANA time zone name, e.g. Europe/Paris"
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        return f"unknown time zone {value!r}"
-    return None
+    return None if value is None else time_zone_problem(value)
 
 
 def _locale_problem(value: Any) -> str | None:

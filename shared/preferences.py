@@ -170,14 +170,21 @@ def _clock(value: Any, where: str) -> time:
 
 
 def _time_zone(value: Any) -> str:
-    where = "quietHours.timeZone"
+    problem = time_zone_problem(value)
+    if problem is not None:
+        raise PreferencesError("quietHours.timeZone", problem)
+    return str(value)
+
+
+def time_zone_problem(value: Any) -> str | None:
+    """None for an IANA zone name this server knows, else why not (also the profile's check)."""
     if not isinstance(value, str) or not value or len(value) > TIME_ZONE_MAX_LENGTH:
-        raise PreferencesError(where, "must be an IANA time zone name such as Europe/Paris")
+        return "must be an IANA time zone name such as Europe/Paris"
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise PreferencesError(where, f"unknown time zone {value!r}") from None
-    return value
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a directory, e.g. "America"
+        return f"unknown time zone {value!r}"
+    return None
 
 
 # --- Web push subscriptions (the browser's PushSubscription.toJSON()) -------------------------
