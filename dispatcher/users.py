@@ -11,8 +11,9 @@ from starlette.routing import Route
 
 from dispatcher.responses import reject
 from dispatcher.routes import authenticate, read_json, runtime
-from dispatcher.validation import email_problem, user_id_problem
+from dispatcher.validation import email_problem
 from shared import fallback_jobs, preferences_store, profiles_store
+from shared.auth import user_id_problem
 from shared.http import JSONResponse
 from shared.preferences import Preferences, PreferencesError, time_zone_problem
 

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from shared import jsontree, serialization
-from shared.auth import USER_ID_MAX_LENGTH
+from shared.auth import user_id_problem
 from shared.fallback_rules import CHANNELS
 from shared.models import NewNotification
 from shared.types import is_valid_type
@@ -154,10 +154,6 @@ def _text_problem(value: Any, minimum: int, maximum: int) -> str | None:
     if not minimum <= len(value) <= maximum:
         return f"must be {minimum} to {maximum} characters, got {len(value)}"
     return jsontree.text_problem(value)
-
-
-def user_id_problem(value: Any) -> str | None:
-    return _text_problem(value, 1, USER_ID_MAX_LENGTH)
 
 
 def _type_problem(value: Any) -> str | None:

@@ -4,7 +4,6 @@ type through the dispatcher with the producer client, exactly as a producer woul
 
 from __future__ import annotations
 
-import unicodedata
 from pathlib import Path
 
 from starlette.requests import Request
@@ -14,7 +13,7 @@ from starlette.routing import Route
 import tocsin_client
 from gateway.runtime import Gateway
 from shared import serialization
-from shared.auth import USER_ID_MAX_LENGTH
+from shared.auth import user_id_problem
 from shared.http import JSONResponse, error_response
 from shared.types import BUILTIN_TYPES, is_valid_type
 
@@ -32,23 +31,12 @@ SAMPLES: dict[str, tuple[str, str, str]] = {
 }
 
 
-def _user_problem(user: object) -> str | None:
-    """A user id the dispatcher accepts and the gateway accepts as a token subject; a bad id is
-    refused, never replaced by the default."""
-    if not isinstance(user, str):
-        return "user must be a string"
-    if not 1 <= len(user) <= USER_ID_MAX_LENGTH:
-        return f"user must be 1 to {USER_ID_MAX_LENGTH} characters, got {len(user)}"
-    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in user):
-        return "user must be printable text, without control characters"
-    return None
-
-
 def _bad_user(user: object) -> Response | None:
-    problem = _user_problem(user)
+    """A bad id is refused, never replaced by the default user."""
+    problem = user_id_problem(user)
     if problem is None:
         return None
-    return error_response(422, "validation_error", problem, field="user")
+    return error_response(422, "validation_error", f"user {problem}", field="user")
 
 
 async def page(request: Request) -> Response:

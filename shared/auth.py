@@ -81,13 +81,23 @@ def _check_times(claims: dict[str, Any], settings: JwtSettings) -> None:
         raise AuthError(f"token lifetime exceeds {settings.max_ttl:g} s (TOCSIN_JWT_MAX_TTL)")
 
 
+def user_id_problem(value: Any) -> str | None:
+    """Why `value` is not a user id, if it is not: the one rule for token subjects, producer
+    recipients and the demo page, so every id a producer can send to is one a token can name."""
+    if not isinstance(value, str):
+        return "must be a string"
+    if not 1 <= len(value) <= USER_ID_MAX_LENGTH:
+        return f"must be 1 to {USER_ID_MAX_LENGTH} characters, got {len(value)}"
+    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value):
+        return "must be printable text, without control characters or lone surrogates"
+    return None
+
+
 def _subject(subject: Any) -> str:
-    """A short printable user id: no control characters, no lone surrogates."""
-    if not isinstance(subject, str) or not 1 <= len(subject) <= USER_ID_MAX_LENGTH:
-        raise AuthError("token subject must be a user id of 1 to 128 characters")
-    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in subject):
-        raise AuthError("token subject must be printable text")
-    return subject
+    problem = user_id_problem(subject)
+    if problem is not None:
+        raise AuthError(f"token subject {problem}")
+    return subject  # type: ignore[no-any-return]
 
 
 def bearer_token(header: str | None) -> str | None:

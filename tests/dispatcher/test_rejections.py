@@ -68,6 +68,8 @@ BAD_FIELDS: list[tuple[str, Mutation, str]] = [
     ("no-recipient", _without("user_id"), "user_id"),
     ("user-id-empty", _set(user_id=""), "user_id"),
     ("user-id-too-long", _set(user_id="u" * 129), "user_id"),
+    # No token can name it (shared.auth.user_id_problem), so nobody could ever read it.
+    ("user-id-control-character", _set(user_id="a\nb"), "user_id"),
     ("user-ids-empty", lambda b, u: {**_without("user_id")(b, u), "user_ids": []}, "user_ids"),
     (
         "too-many-user-ids",

@@ -107,9 +107,8 @@ def test_lone_surrogate_in_text_fields_is_refused(field: str) -> None:
     payload = {"user_id": "1", "type": "a:b", "title": "t", field: "a\ud83d"}
     with pytest.raises(ValidationFailed) as caught:
         validate(payload, 1, NOW)
-    assert [(e.field, e.message) for e in caught.value.errors] == [
-        (field, "must be valid Unicode text (no lone surrogates)")
-    ]
+    [error] = caught.value.errors
+    assert error.field == field and "lone surrogates" in error.message
 
 
 @pytest.mark.parametrize("kind", ["order:shipped\n", "a:b\n", "\na:b"])
