@@ -13,7 +13,7 @@ from starlette.routing import Route
 from gateway.demo import STATIC_DIR
 from gateway.rest import BadRequest, authenticated, json_body
 from gateway.runtime import Gateway
-from shared import fallback_jobs, fallback_rules, preferences_store
+from shared import fallback_jobs, preferences_store
 from shared.http import JSONResponse, error_response
 from shared.preferences import Preferences, PreferencesError, PushSubscription
 from shared.types import BUILTIN_TYPES
@@ -42,7 +42,7 @@ async def put_preferences(request: Request, gateway: Gateway, user_id: str) -> R
 async def default_channels(request: Request) -> Response:
     """Each built-in type's channels, and custom types', before any preferences: the panel shows
     a type's effective setting with them. Configuration, not user data, so no token."""
-    rules = fallback_rules.env_rules()
+    rules = request.app.state.gateway.settings.fallback_rules
     types = {kind: list(rules.defaults(kind)) for kind in BUILTIN_TYPES}
     return JSONResponse({"types": types, "custom": list(rules.custom_default)})
 

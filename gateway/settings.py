@@ -6,7 +6,7 @@ import base64
 import binascii
 import contextlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from shared.config import (
     ConfigError,
@@ -14,9 +14,11 @@ from shared.config import (
     JwtSettings,
     StoreSettings,
     default_node_id,
+    fallback_rules,
     metrics_listener,
     unsubscribe_secret,
 )
+from shared.fallback_rules import Rules
 
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
 
@@ -53,6 +55,7 @@ class GatewaySettings:
     metrics_port: int = 0  # 0: /metrics on the service port
     vapid_public_key: str | None = None  # web push application server key (base64url)
     unsubscribe_secret: str | None = None  # signs the emails' unsubscribe links
+    fallback_rules: Rules = field(default_factory=lambda: fallback_rules(Env({})))
 
     def origin_allowed(self, origin: str | None) -> bool:
         """Browsers always send Origin; a socket without one is not a cross-site page."""
@@ -106,6 +109,7 @@ class GatewaySettings:
             producer_key=producer_key,
             vapid_public_key=vapid_public_key(env),
             unsubscribe_secret=unsubscribe_secret(env),
+            fallback_rules=fallback_rules(env),
         )
 
 

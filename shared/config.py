@@ -183,7 +183,7 @@ class DispatcherSettings:
     max_recipients: int = 10_000
     max_body_bytes: int = 1_048_576
     node_id: str = "dispatcher-local"
-    fallback_rules: Rules = field(default_factory=lambda: _rules(Env({})))
+    fallback_rules: Rules = field(default_factory=lambda: fallback_rules(Env({})))
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 0  # 0: /metrics on the service port
     outbox_delay: float = 1.0  # seconds a row stays unpublished before it is re-published
@@ -216,11 +216,12 @@ class DispatcherSettings:
             node_id=env.string("TOCSIN_NODE_ID", default_node_id()),
             outbox_delay=env.number("TOCSIN_OUTBOX_DELAY", 1.0, 0.0, 3600.0),
             outbox_interval=env.number("TOCSIN_OUTBOX_INTERVAL", 0.25, 0.01, 60.0),
-            fallback_rules=_rules(env),
+            fallback_rules=fallback_rules(env),
         )
 
 
-def _rules(env: Env) -> Rules:
+def fallback_rules(env: Env) -> Rules:
+    """TOCSIN_FALLBACK_DEFAULT and the delays, for the dispatcher and the gateway."""
     from shared.fallback_rules import Rules  # it imports this module
 
     return Rules.from_env(env)

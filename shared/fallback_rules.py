@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
 
 from shared.config import ConfigError, Env
 
@@ -93,9 +92,3 @@ class Rules:
             return [PlannedJob(c, self.delay(c), True) for c in CHANNELS if c in requested]
         defaults = self.defaults(kind)
         return [PlannedJob(c, self.delay(c), c in defaults) for c in CHANNELS]
-
-
-@cache
-def env_rules() -> Rules:
-    """The rules from this process's environment, read once."""
-    return Rules.from_env()
