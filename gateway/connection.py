@@ -1,5 +1,6 @@
-"""One authenticated socket: a bounded send queue drained by its own writer task, and the
-resume cursor that keeps what it receives gap-free, ordered and without duplicates."""
+"""One authenticated socket: frames written straight to its transport (no writer task or
+queue per socket), and the resume cursor that keeps what it receives gap-free, ordered and
+without duplicates."""
 
 from __future__ import annotations
 
@@ -11,9 +12,8 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from starlette.websockets import WebSocket
-
 from gateway.metrics import CLOSES, DELIVERY_LATENCY, FRAMES_SENT, RESUME_BACKLOG
+from gateway.wire import DirectSocket, text_frame
 from shared import frames
 from shared.models import Notification
 from shared.repository import STORE_ERRORS
@@ -27,17 +27,15 @@ SLOW_CONSUMER = 4009
 # it passes this, so a client with a modest frame limit still catches up. One notification
 # within the producer limits encodes to well under it, so every batch holds at least one.
 MAX_BATCH_BYTES = 256 * 1024
-_CLOSE = object()  # queue sentinel: flush what is queued, then close
-
 
 _EARLY_LIMIT = 64
 
 
 class Live(NamedTuple):
-    """A live `notification:new` frame and its commit time (epoch seconds), kept with it
-    until it is written so the delivery latency ends when the socket has it."""
+    """A live `notification:new` frame (encoded for the wire) and its commit time (epoch
+    seconds), held until the gap before it is filled."""
 
-    text: str
+    frame: bytes
     created: float | None
 
 
@@ -46,9 +44,31 @@ class _Abandoned(Exception):
 
 
 class Connection:
+    __slots__ = (
+        "_buffer_bytes",
+        "_early",
+        "_fetch",
+        "_held",
+        "_held_bytes",
+        "_held_limit",
+        "_live",
+        "_overflowed",
+        "_page_size",
+        "_stall_timeout",
+        "_sync_again",
+        "_sync_task",
+        "close_code",
+        "close_reason",
+        "closing",
+        "id",
+        "last_seq",
+        "socket",
+        "user_id",
+    )  # fmt: skip
+
     def __init__(
         self,
-        websocket: WebSocket,
+        socket: DirectSocket,
         user_id: str,
         connection_id: str,
         fetch: Fetch,
@@ -58,20 +78,19 @@ class Connection:
         page_size: int,
         stall_timeout: float = 2.0,
     ) -> None:
-        self.websocket = websocket
+        self.socket = socket
         self.user_id = user_id
         self.id = connection_id
         self._fetch = fetch
         self._page_size = page_size
-        self._queue: asyncio.Queue[object] = asyncio.Queue(queue_size)
-        self._queued_bytes = 0
         self._buffer_bytes = buffer_bytes
         self._stall_timeout = stall_timeout
-        self._progress = asyncio.Event()  # set each time the writer hands a frame over
+        # Backlog pages are written while the transport holds less than half the buffer.
+        socket.set_high_water(buffer_bytes // 2)
         self._held: dict[int, Live] = {}  # live frames waiting for a sync or a gap to fill
         self._held_limit = queue_size
-        self._held_chars = 0
-        self._early: list[str] = []  # state events that arrived before the welcome
+        self._held_bytes = 0
+        self._early: list[bytes] = []  # state events that arrived before the welcome
         self._overflowed = False
         self._sync_task: asyncio.Task[None] | None = None
         self._sync_again = False
@@ -80,88 +99,77 @@ class Connection:
         self.closing = False
         self.close_code: int | None = None
         self.close_reason = ""
-        self.done = asyncio.Event()
 
     # -- sending -----------------------------------------------------------------------
 
-    def send(self, frame: str | Live) -> None:
-        """Queue one frame; a full queue means a slow consumer, which is disconnected."""
+    def send(self, frame: bytes) -> bool:
+        """Write one encoded frame (gateway.wire.text_frame). A socket whose transport already
+        holds a full buffer is a slow consumer and is closed; False when nothing was written."""
         if self.closing:
-            return
-        size = len(frame if isinstance(frame, str) else frame.text)
+            return False
+        buffered = self.socket.buffered()
         # One frame may exceed the buffer on its own (a large backlog page); two may not.
-        if self._queued_bytes and self._queued_bytes + size > self._buffer_bytes:
-            self.close(SLOW_CONSUMER, "slow consumer", flush=False)
-            return
-        try:
-            self._queue.put_nowait(frame)
-        except asyncio.QueueFull:
-            self.close(SLOW_CONSUMER, "slow consumer", flush=False)
-            return
-        self._queued_bytes += size
+        if buffered and buffered + len(frame) > self._buffer_bytes:
+            self.close(SLOW_CONSUMER, "slow consumer")
+            return False
+        return self.socket.write(frame)
 
-    def offer(self, seq: int, text: str, created: float | None = None) -> None:
-        """A live `notification:new` frame from the user's channel, committed at `created`."""
+    def send_json(self, payload: bytes) -> None:
+        """A frame from its JSON bytes (welcome, pong, errors: not the per-message path)."""
+        if self.send(text_frame(payload)):
+            FRAMES_SENT.inc()
+
+    def offer(self, seq: int, frame: bytes, created: float | None = None) -> bool:
+        """A live `notification:new` frame; True when it was written to the socket now
+        (the caller counts frames and the delivery latency once per message)."""
         if seq <= self.last_seq or self.closing:
-            return
+            return False
         if self._live and self._sync_task is None and seq == self.last_seq + 1:
-            self.send(Live(text, created))
             self.last_seq = seq
-            return
-        self._hold(seq, Live(text, created))
+            return self.send(frame)
+        self._hold(seq, Live(frame, created))
         if self._live:
             self.request_sync()
+        return False
 
-    def send_event(self, text: str) -> None:
+    def send_event(self, frame: bytes) -> bool:
         """A read-state event; one that arrives before the welcome waits for it."""
         if self._live:
-            self.send(text)
-        elif len(self._early) < _EARLY_LIMIT:
-            self._early.append(text)
+            return self.send(frame)
+        if len(self._early) < _EARLY_LIMIT:
+            self._early.append(frame)
+        return False
 
-    def _hold(self, seq: int, frame: Live) -> None:
-        fits = self._held_chars + len(frame.text) <= self._buffer_bytes
+    def _hold(self, seq: int, live: Live) -> None:
+        fits = self._held_bytes + len(live.frame) <= self._buffer_bytes
         if seq not in self._held and len(self._held) < self._held_limit and fits:
-            self._held[seq] = frame
-            self._held_chars += len(frame.text)
+            self._held[seq] = live
+            self._held_bytes += len(live.frame)
         else:
             self._overflowed = True  # the store has it; the sync reads it again
 
     def _unhold(self, seq: int) -> Live | None:
-        frame = self._held.pop(seq, None)
-        if frame is not None:
-            self._held_chars -= len(frame.text)
-        return frame
+        live = self._held.pop(seq, None)
+        if live is not None:
+            self._held_bytes -= len(live.frame)
+        return live
 
-    def close(self, code: int, reason: str, *, flush: bool) -> None:
-        """Server-side close. flush=True sends what is queued first (e.g. a reconnect frame)."""
+    def close(self, code: int, reason: str) -> None:
+        """Server-side close: the close frame follows what was already written, and the
+        session's read loop ends (it receives the disconnect)."""
         if self.closing:
             return
         self.closing = True
         self.close_code, self.close_reason = code, reason
         CLOSES.labels(str(code)).inc()
-        if flush:
-            with contextlib.suppress(asyncio.QueueFull):
-                self._queue.put_nowait(_CLOSE)
-                return
-        self.done.set()
-
-    async def write_loop(self) -> None:
-        while True:
-            item = await self._queue.get()
-            if item is _CLOSE:
-                self.done.set()
-                return
-            assert isinstance(item, str | Live)
-            text, created = (item, None) if isinstance(item, str) else item
-            await self.websocket.send_text(text)
-            FRAMES_SENT.inc()
-            if created is not None:
-                DELIVERY_LATENCY.observe(max(0.0, time.time() - created))
-            self._queued_bytes -= len(text)
-            self._progress.set()
+        self.socket.close_now(code, reason)
 
     # -- resume --------------------------------------------------------------------------
+
+    @property
+    def syncing(self) -> bool:
+        """Reading the store (live frames are held meanwhile)."""
+        return self._sync_task is not None
 
     def request_sync(self, *, initial: bool = False) -> None:
         """Read the store after last_seq and send what is missing (backlog or a gap).
@@ -170,8 +178,8 @@ class Connection:
         (a broker recovery during the handshake) is covered by the initial one."""
         if initial:
             self._live = True
-            for text in self._early:
-                self.send(text)
+            for frame in self._early:
+                self.send(frame)
             self._early.clear()
         elif not self._live:
             return
@@ -196,10 +204,10 @@ class Connection:
             pass
         except STORE_ERRORS as exc:
             logger.warning("resume for user %s: postgres unavailable: %r", self.user_id, exc)
-            self.close(1013, "postgres unavailable; retry later", flush=False)
+            self.close(1013, "postgres unavailable; retry later")
         except Exception:
             logger.exception("resume failed for user %s", self.user_id)
-            self.close(1011, "internal error", flush=False)
+            self.close(1011, "internal error")
         finally:
             self._sync_task = None
 
@@ -207,16 +215,15 @@ class Connection:
         announced = initial  # a reader told "more" is always told when it ends
         sent = 0
         while True:
-            await self._wait_for_room(self._buffer_bytes // 2)  # page as fast as it reads
+            await self._wait_for_room()  # page as fast as it reads
             rows = await self._fetch(self.last_seq, self._page_size)
             more = len(rows) == self._page_size
             now = datetime.now(UTC)
             deliverable = [n for n in rows if n.deliverable(now)]
             if deliverable or (announced and not more):
                 for frame in batch_frames(deliverable, more, MAX_BATCH_BYTES):
-                    text = frame.decode()
-                    await self._wait_for_room(len(text))
-                    self.send(text)
+                    await self._wait_for_room()
+                    self.send_json(frame)
                 announced = announced or more
             sent += len(deliverable)
             if rows:
@@ -226,27 +233,30 @@ class Connection:
                     RESUME_BACKLOG.observe(sent)
                 return
 
-    async def _wait_for_room(self, size: int) -> None:
-        """Backpressure for the backlog: wait until `size` more characters fit the buffer.
-
-        A socket whose writer hands nothing over for the stall timeout meanwhile is not
-        reading: it is closed as a slow consumer, as a live one is when its buffer fills."""
-        while self._queued_bytes and self._queued_bytes + size > self._buffer_bytes:
+    async def _wait_for_room(self) -> None:
+        """Backpressure for the backlog: wait while the transport is paused (it holds more
+        than half the buffer). A socket that does not drain below the low-water mark within
+        the stall timeout is not reading: it is closed as a slow consumer, as a live one is
+        when its buffer fills."""
+        writable = self.socket.writable
+        while not writable.is_set() or self.closing:
             if self.closing:
                 raise _Abandoned
-            self._progress.clear()
             try:
-                await asyncio.wait_for(self._progress.wait(), self._stall_timeout)
+                await asyncio.wait_for(writable.wait(), self._stall_timeout)
             except TimeoutError:
-                self.close(SLOW_CONSUMER, "slow consumer", flush=False)
+                self.close(SLOW_CONSUMER, "slow consumer")
                 raise _Abandoned from None
 
     def _release_held(self) -> None:
         for seq in [s for s in self._held if s <= self.last_seq]:
             self._unhold(seq)
-        while (frame := self._unhold(self.last_seq + 1)) is not None:
-            self.send(frame)
+        while (live := self._unhold(self.last_seq + 1)) is not None:
             self.last_seq += 1
+            if self.send(live.frame):
+                FRAMES_SENT.inc()
+                if live.created is not None:
+                    DELIVERY_LATENCY.observe(max(0.0, time.time() - live.created))
 
     def _skip_to_held(self) -> None:
         """The store has nothing between last_seq and the next held frame: never block on it."""

@@ -1,28 +1,30 @@
-"""This node's sockets by user, and the fan-out of each user's channel to them.
+"""This node's sockets by user, and the fan-out of each user's messages to them.
 
-A frame arrives once per node, is decoded once, and the same string is queued on every
-socket of its user (no per-socket serialization)."""
+A message arrives once per node; its routing line says the seq without decoding the JSON
+(shared/envelope.py), the frame is encoded for the wire once, and the same bytes are written
+to every socket of its user (no per-socket serialization, no queue, no task)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Protocol
 
 from gateway.connection import Connection
-from gateway.metrics import CONNECTIONS, USERS
-from shared import frames, keys, serialization
+from gateway.metrics import CONNECTIONS, DELIVERY_LATENCY, FRAMES_SENT, USERS
+from gateway.wire import text_frame
+from shared import envelope, frames
 from shared.models import Notification
 
 logger = logging.getLogger("tocsin.gateway.hub")
 
 
 class Subscriber(Protocol):
-    async def subscribe(self, channel: str) -> None: ...
-    async def unsubscribe(self, channel: str) -> None: ...
+    async def subscribe(self, user_id: str) -> None: ...
+    async def unsubscribe(self, user_id: str) -> None: ...
 
 
 class PresenceTracker(Protocol):
@@ -63,7 +65,7 @@ class Hub:
             self._gauges()
             subscribed = False
             try:
-                await self._subscriber.subscribe(keys.user_channel(user))
+                await self._subscriber.subscribe(user)
                 subscribed = True
             except Exception:
                 # Degraded: the store poll covers the user until the broker recovers, then
@@ -91,27 +93,33 @@ class Hub:
             del self._users[user]
             del self._ready[user]
             with contextlib.suppress(Exception):
-                await self._subscriber.unsubscribe(keys.user_channel(user))
+                await self._subscriber.unsubscribe(user)
             await self._presence.left(user)
         self._gauges()
 
-    def deliver(self, channel: str, data: bytes) -> None:
-        """One message from a user's channel, to every local socket of that user."""
-        user = keys.user_from_channel(channel)
-        conns = self._users.get(user)
+    def deliver(self, user_id: str, data: bytes) -> None:
+        """One message from the user's channel (an envelope), to every local socket of that
+        user. Counted once per message: frames written, and the commit-to-written latency."""
+        conns = self._users.get(user_id)
         if not conns:
             return
         try:
-            frame = serialization.loads(data)
-        except serialization.SerializationError:
-            logger.error("dropping malformed frame on %s", channel)
+            seq, created, payload = envelope.parse(data)
+        except envelope.EnvelopeError as exc:
+            logger.error("dropping a malformed message for user %s: %s", user_id, exc)
             return
-        text = data.decode()
-        if frame.get("type") == frames.NEW:
-            self._offer(conns, int(frame["seq"]), text, _created(frame))
+        frame = text_frame(payload)
+        written = 0
+        if seq:
+            for conn in conns:
+                written += conn.offer(seq, frame, created)
+            if written and created is not None:
+                DELIVERY_LATENCY.observe(max(0.0, time.time() - created))
         else:
-            for conn in list(conns):
-                conn.send_event(text)
+            for conn in conns:
+                written += conn.send_event(frame)
+        if written:
+            FRAMES_SENT.inc(written)
 
     def deliver_stored(self, notification: Notification) -> None:
         """A notification read from the store, offered as if it came from the user's channel
@@ -119,8 +127,11 @@ class Hub:
         conns = self._users.get(notification.user_id)
         if not conns:
             return
-        text = frames.new_notification(notification).decode()
-        self._offer(conns, notification.seq, text, notification.created_at.timestamp())
+        frame = text_frame(frames.new_notification(notification))
+        created = notification.created_at.timestamp()
+        written = sum(conn.offer(notification.seq, frame, created) for conn in list(conns))
+        if written:
+            FRAMES_SENT.inc(written)
 
     def cursors(self) -> dict[str, int]:
         """Per user, the newest seq any of its sockets has: what a poll reads after."""
@@ -138,11 +149,6 @@ class Hub:
                 if conn.last_seq < newest:
                     conn.request_sync()
 
-    @staticmethod
-    def _offer(conns: set[Connection], seq: int, text: str, created: float | None) -> None:
-        for conn in list(conns):
-            conn.offer(seq, text, created)
-
     def resync_all(self) -> None:
         """After the pub/sub link was lost: every socket re-reads the store from its cursor."""
         for conn in self.connections():
@@ -159,14 +165,3 @@ class Hub:
     def sockets_of(self, user_id: str) -> int:
         """How many sockets this node holds for the user (TOCSIN_WS_MAX_SOCKETS_PER_USER)."""
         return len(self._users.get(user_id, ()))
-
-
-def _created(frame: dict[str, object]) -> float | None:
-    """The commit time (createdAt) in epoch seconds; the writer measures latency from it."""
-    notification = frame.get("notification")
-    if isinstance(notification, dict) and isinstance(notification.get("createdAt"), str):
-        try:
-            return datetime.fromisoformat(notification["createdAt"]).timestamp()
-        except ValueError:
-            return None
-    return None

@@ -18,6 +18,7 @@ from websockets.exceptions import InvalidState
 from gateway.app import create_app
 from gateway.runtime import Gateway
 from gateway.settings import GatewaySettings
+from gateway.wire import DIRECT_SOCKET
 
 # Every socket holds hundreds of long-lived objects, so Python's default (700, 10, 10) spent
 # 20-32% of the node's CPU in the collector at 2,000 sockets. Measured (tests/perf/
@@ -63,11 +64,14 @@ class DeadlineCloseProtocol(WebSocketsSansIOProtocol):
         if message["type"] != "websocket.close" or not self._open():
             await super().send(message)
             return
-        code, reason = message.get("code", 1000), message.get("reason") or ""
+        if not self._send_close(message.get("code", 1000), message.get("reason") or ""):
+            raise ClientDisconnected
+
+    def _send_close(self, code: int, reason: str) -> bool:
         try:
             self.conn.send_close(code, reason)
         except InvalidState:
-            raise ClientDisconnected from None
+            return False
         self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
         self.transport.write(b"".join(self.conn.data_to_send()))
         self.close_sent = True
@@ -75,6 +79,32 @@ class DeadlineCloseProtocol(WebSocketsSansIOProtocol):
             self.read_paused = False
             self.transport.resume_reading()
         self.close_timer = self.loop.call_later(self.close_deadline, self._deadline_passed)
+        return True
+
+    # -- gateway.wire.DirectSocket: frames written without an ASGI message each ----------
+
+    def handle_connect(self, event: Any) -> None:
+        super().handle_connect(event)
+        if self.response.status_code == 101:
+            self.scope["extensions"][DIRECT_SOCKET] = self  # type: ignore[assignment]
+
+    def write(self, frame: bytes) -> bool:
+        if not self._open():
+            return False
+        self.transport.write(frame)
+        return True
+
+    def buffered(self) -> int:
+        return self.transport.get_write_buffer_size()
+
+    def set_high_water(self, high: int) -> None:
+        self.transport.set_write_buffer_limits(high=high)
+
+    def close_now(self, code: int, reason: str) -> None:
+        """The close frame goes behind what is buffered; the app's next receive() is the
+        disconnect. Nothing to do when the socket is already closing or gone."""
+        if self._open():
+            self._send_close(code, reason)
 
     def keepalive_timeout(self) -> None:
         # uvicorn sends 1011 and closes; a close waits for the buffer to drain, so bound it.

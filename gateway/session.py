@@ -16,6 +16,7 @@ from gateway.connection import Connection
 from gateway.metrics import ACKS, CLOSES
 from gateway.ratelimit import TokenBucket
 from gateway.runtime import Gateway
+from gateway.wire import DIRECT_SOCKET
 from shared import frames, logs, serialization
 from shared.auth import AuthError, TokenExpired, UserClaims, verify_user_token
 from shared.http import UNAVAILABLE_ERRORS
@@ -59,8 +60,8 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
             await websocket.close(1011, "internal error")
 
 
-def _text(frame: dict[str, Any]) -> str:
-    return serialization.dumps(frame).decode()
+def _json(frame: dict[str, Any]) -> bytes:
+    return serialization.dumps(frame)
 
 
 def _int_field(frame: dict[str, Any], name: str, *, required: bool) -> int | None:
@@ -100,8 +101,13 @@ class Session:
             return
         connection_id = self.gateway.next_connection_id()
         logs.CONNECTION_ID.set(connection_id)  # this socket's task and the tasks it starts
+        socket = self.websocket.scope["extensions"].get(DIRECT_SOCKET)
+        if socket is None:
+            logger.error("no direct socket: run the gateway with `tocsin gateway`")
+            await self._close(1011, "internal error")
+            return
         conn = Connection(
-            self.websocket,
+            socket,
             claims.user_id,
             connection_id,
             functools.partial(self.gateway.repo.backlog, claims.user_id),
@@ -195,7 +201,7 @@ class Session:
             "heartbeatMs": int(self.settings.ping_interval * 1000),
             "tokenExpiresAt": int(claims.expires_at),
         }
-        conn.send(_text(welcome))
+        conn.send_json(_json(welcome))
         conn.request_sync(initial=True)
 
     def _arm_expiry(self, conn: Connection, claims: UserClaims) -> None:
@@ -203,29 +209,16 @@ class Session:
             self.expiry.cancel()
         delay = max(0.0, claims.expires_at + self.settings.jwt.leeway_seconds - time.time())
         self.expiry = asyncio.get_running_loop().call_later(
-            delay, functools.partial(conn.close, 4003, "token expired", flush=True)
+            delay, functools.partial(conn.close, 4003, "token expired")
         )
 
     # -- serving ------------------------------------------------------------------------
 
     async def _serve(self, conn: Connection) -> None:
-        writer = asyncio.create_task(conn.write_loop())
-        reader = asyncio.create_task(self._read_loop(conn))
-        tasks = {writer, reader, asyncio.create_task(conn.done.wait())}
-        try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-        for task in (reader, writer):
-            exc = None if task.cancelled() else task.exception()
-            gone = task is writer and isinstance(exc, WebSocketDisconnect | OSError | RuntimeError)
-            if exc is not None and not gone:
-                raise exc  # websocket_endpoint closes with 1011 (or 1013: store unavailable)
-        if conn.close_code is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.websocket.close(conn.close_code, conn.close_reason), 2)
+        """The socket's one task reads client frames until the disconnect, which is also what
+        a server-side close (Connection.close) makes the next receive() return."""
+        with contextlib.suppress(WebSocketDisconnect):
+            await self._read_loop(conn)
 
     async def _read_loop(self, conn: Connection) -> None:
         while True:
@@ -233,7 +226,7 @@ class Session:
             if message["type"] == "websocket.disconnect":
                 return
             if not self.bucket.take():
-                conn.close(4008, "rate limited", flush=False)
+                conn.close(4008, "rate limited")
                 return
             frame = await self._parse(message)
             if frame is None:
@@ -252,7 +245,7 @@ class Session:
         ref = frame.get("ref")
         if isinstance(ref, str) and len(ref) <= 64:
             error["ref"] = ref
-        conn.send(_text(error))
+        conn.send_json(_json(error))
 
     # -- client frames ------------------------------------------------------------------
 
@@ -280,7 +273,7 @@ class Session:
 
     async def _sync_count(self, conn: Connection, frame: dict[str, Any]) -> None:
         counts = await self.gateway.repo.counts(conn.user_id)
-        conn.send(frames.unread_count(counts).decode())
+        conn.send_json(frames.unread_count(counts))
 
     async def _token(self, conn: Connection, frame: dict[str, Any]) -> None:
         token = frame.get("token")
@@ -293,7 +286,7 @@ class Session:
         if claims.user_id != conn.user_id:
             raise FrameError("token refused: it names another user")
         self._arm_expiry(conn, claims)
-        conn.send(_text({"type": "token-accepted", "tokenExpiresAt": int(claims.expires_at)}))
+        conn.send_json(_json({"type": "token-accepted", "tokenExpiresAt": int(claims.expires_at)}))
 
     async def _ping(self, conn: Connection, frame: dict[str, Any]) -> None:
         """pong carries the user's newest seq so a client can tell it is behind; a socket
@@ -305,6 +298,6 @@ class Session:
         except STORE_ERRORS:
             latest = None  # the pong still proves the socket alive
         pong = {"type": "pong", "t": t if isinstance(t, int | float) else None}
-        conn.send(_text({**pong, "latestSeq": latest}))
+        conn.send_json(_json({**pong, "latestSeq": latest}))
         if latest is not None and latest > conn.last_seq:
             conn.request_sync()

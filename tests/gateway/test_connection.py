@@ -1,16 +1,18 @@
-"""Connection ordering, de-duplication, gap filling and bounds, against a fake socket."""
+"""Connection ordering, de-duplication, gap filling, backpressure and bounds, against a fake
+socket."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gateway.connection import SLOW_CONSUMER, Connection
 from gateway.metrics import REGISTRY
+from gateway.wire import text_frame
 from shared import frames
 from shared.models import Notification
+from tests.gateway.fakes import FakeSocket
 
 
 def make(seq: int, **extra: Any) -> Notification:
@@ -20,27 +22,8 @@ def make(seq: int, **extra: Any) -> Notification:
     )  # fmt: skip
 
 
-class FakeSocket:
-    def __init__(self) -> None:
-        self.sent: list[dict[str, Any]] = []
-        self.gate = asyncio.Event()
-        self.gate.set()
-        self.changed = asyncio.Condition()
-
-    async def send_text(self, text: str) -> None:
-        await self.gate.wait()
-        self.sent.append(json.loads(text))
-        async with self.changed:
-            self.changed.notify_all()
-
-    def seqs(self) -> list[int]:
-        out: list[int] = []
-        for frame in self.sent:
-            if frame["type"] == frames.NEW:
-                out.append(frame["seq"])
-            elif frame["type"] == frames.BATCH:
-                out.extend(n["seq"] for n in frame["notifications"])
-        return out
+def wire(payload: str | bytes) -> bytes:
+    return text_frame(payload.encode() if isinstance(payload, str) else payload)
 
 
 class Store:
@@ -52,25 +35,23 @@ class Store:
         self.reads += 1
         return [n for n in self.rows if n.seq > after][:limit]
 
-    def add(self) -> str:
+    def add(self) -> bytes:
         n = make(len(self.rows) + 1)
         self.rows.append(n)
-        return frames.new_notification(n).decode()
+        return wire(frames.new_notification(n))
 
 
 def connection(store: Store, sock: FakeSocket, **kw: Any) -> Connection:
     opts: dict[str, Any] = {"queue_size": 64, "buffer_bytes": 1 << 20, "page_size": 3, **kw}
-    return Connection(sock, "u", "c1", store.fetch, **opts)  # type: ignore[arg-type]
+    return Connection(sock, "u", "c1", store.fetch, **opts)
 
 
 async def run(conn: Connection, until: Any) -> None:
-    writer = asyncio.create_task(conn.write_loop())
-    sock: FakeSocket = conn.websocket  # type: ignore[assignment]
-    try:
-        async with asyncio.timeout(5), sock.changed:
-            await sock.changed.wait_for(until)
-    finally:
-        writer.cancel()
+    """Let the connection's sync task work until `until()` holds (frames are written
+    synchronously, so there is nothing else to drive)."""
+    async with asyncio.timeout(5):
+        while not until():  # noqa: ASYNC110 (writes and the sync task both change it)
+            await asyncio.sleep(0.001)
 
 
 def sample(name: str) -> float:
@@ -85,7 +66,7 @@ async def test_backlog_in_pages_then_live_without_gap_or_duplicate() -> None:
     conn.last_seq = 2
     # Live frames that arrive while the backlog is read are held, then de-duplicated.
     conn.offer(8, store.add())
-    conn.offer(7, frames.new_notification(store.rows[6]).decode())
+    conn.offer(7, wire(frames.new_notification(store.rows[6])))
     conn.request_sync(initial=True)
     conn.offer(9, store.add())
     await run(conn, lambda: sock.seqs()[-1:] == [9])
@@ -146,46 +127,58 @@ async def test_slow_consumer_is_closed_when_the_buffer_fills() -> None:
     conn = connection(store, sock, buffer_bytes=4096)
     conn.request_sync(initial=True)
     await run(conn, lambda: bool(sock.sent))
-    sock.gate.clear()  # the client stops reading
-    writer = asyncio.create_task(conn.write_loop())
+    sock.reading = False  # the client stops reading
     for _ in range(100):
         conn.offer(conn.last_seq + 1, store.add())
-    writer.cancel()
     assert conn.closing and conn.close_code == SLOW_CONSUMER
-    assert conn.done.is_set()
-    assert conn._queued_bytes <= 4096 + 1024
+    assert sock.closed == (SLOW_CONSUMER, "slow consumer")
+    assert sock.pending <= 4096
 
 
-async def test_graceful_close_sends_queued_frames_before_done() -> None:
+async def test_a_backlog_waits_while_the_transport_is_paused_then_4009_after_the_stall() -> None:
+    store, sock = Store(40), FakeSocket()
+    conn = connection(store, sock, buffer_bytes=2048, page_size=5, stall_timeout=0.3)
+    sock.reading = False
+    conn.request_sync(initial=True)
+    await run(conn, lambda: not sock.writable.is_set())
+    written = len(sock.seqs())
+    assert 0 < written < 40  # paused mid-backlog: no more pages until it drains
+    await run(conn, lambda: conn.closing)
+    assert sock.closed == (SLOW_CONSUMER, "slow consumer")
+    assert len(sock.seqs()) == written
+
+
+async def test_a_backlog_resumes_when_the_reader_drains() -> None:
+    store, sock = Store(40), FakeSocket()
+    conn = connection(store, sock, buffer_bytes=2048, page_size=5, stall_timeout=2)
+    sock.reading = False
+    conn.request_sync(initial=True)
+    await run(conn, lambda: not sock.writable.is_set())
+    sock.read_again()
+    await run(conn, lambda: sock.seqs()[-1:] == [40])
+    assert sock.seqs() == list(range(1, 41)) and not conn.closing
+
+
+async def test_close_follows_what_was_written_and_later_sends_are_dropped() -> None:
     store, sock = Store(0), FakeSocket()
     conn = connection(store, sock)
-    conn.send('{"type":"reconnect","delayMs":5}')
-    conn.close(1012, "service restart", flush=True)
-    assert not conn.done.is_set()
-    writer = asyncio.create_task(conn.write_loop())
-    await asyncio.wait_for(conn.done.wait(), 2)
-    writer.cancel()
+    conn.send_json(b'{"type":"reconnect","delayMs":5}')
+    conn.close(1012, "service restart")
+    assert sock.closed == (1012, "service restart")
+    assert not conn.send(wire('{"type":"pong","t":2}'))  # ignored once closing
     assert sock.sent == [{"type": "reconnect", "delayMs": 5}]
+    conn.close(1011, "again")  # the first close wins
     assert conn.close_code == 1012
-
-
-async def test_abrupt_close_is_done_at_once() -> None:
-    conn = connection(Store(0), FakeSocket())
-    conn.send('{"type":"pong","t":1}')
-    conn.close(SLOW_CONSUMER, "slow consumer", flush=False)
-    assert conn.done.is_set()
-    conn.send('{"type":"pong","t":2}')  # ignored once closing
-    assert conn._queue.qsize() == 1
 
 
 async def test_resync_before_welcome_is_ignored_and_early_events_follow_the_welcome() -> None:
     store, sock = Store(5), FakeSocket()
     conn = connection(store, sock, page_size=10)
     conn.request_sync()  # a broker recovery during the handshake
-    conn.send_event('{"type":"notification:read","ids":["x"]}')
+    conn.send_event(wire('{"type":"notification:read","ids":["x"]}'))
     assert sock.sent == [] and store.reads == 0
     conn.last_seq = 3
-    conn.send('{"type":"welcome"}')
+    conn.send_json(b'{"type":"welcome"}')
     conn.request_sync(initial=True)
     await run(conn, lambda: len(sock.sent) == 3)
     assert [f["type"] for f in sock.sent] == ["welcome", "notification:read", frames.BATCH]
@@ -209,7 +202,7 @@ async def test_held_frames_are_bounded_in_size_too() -> None:
     conn = connection(store, sock, buffer_bytes=4096)
     for _ in range(50):  # before the welcome everything is held
         conn.offer(len(store.rows) + 1, store.add())
-    assert conn._held_chars <= 4096 and len(conn._held) < 50
+    assert conn._held_bytes <= 4096 and len(conn._held) < 50
     conn.request_sync(initial=True)
     await run(conn, lambda: sock.seqs()[-1:] == [50])
     assert sock.seqs() == list(range(1, 51))  # what did not fit came from the store

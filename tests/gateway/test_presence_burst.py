@@ -8,11 +8,9 @@ import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from typing import cast
 
 import pytest
 import redis.asyncio as aioredis
-from starlette.websockets import WebSocket
 
 from gateway.connection import Connection
 from gateway.hub import Hub
@@ -21,6 +19,7 @@ from shared import keys
 from shared.models import Notification
 from shared.presence import online_nodes
 from tests.gateway.cluster import new_user
+from tests.gateway.fakes import FakeSocket
 
 USERS = 300
 
@@ -28,10 +27,10 @@ USERS = 300
 class Subscribed:
     """The broker's side of the hub: every subscribe is confirmed at once."""
 
-    async def subscribe(self, channel: str) -> None:
+    async def subscribe(self, user_id: str) -> None:
         await asyncio.sleep(0)
 
-    async def unsubscribe(self, channel: str) -> None:
+    async def unsubscribe(self, user_id: str) -> None:
         await asyncio.sleep(0)
 
 
@@ -41,7 +40,7 @@ async def _no_rows(after: int, limit: int) -> list[Notification]:
 
 def _socket(user: str, index: int) -> Connection:
     return Connection(
-        cast(WebSocket, None),  # the hub never touches the socket
+        FakeSocket(),
         user,
         f"burst/{index}",
         _no_rows,

@@ -69,7 +69,7 @@ async def test_metrics_move_by_exactly_what_the_run_did(services: Services) -> N
             gw,
             lambda s: (
                 delta(s, g0, "tocsin_gateway_acks_total") >= 3
-                and delta(s, g0, "tocsin_gateway_delivery_latency_seconds_count") >= 3 * K
+                and delta(s, g0, "tocsin_gateway_delivery_latency_seconds_count") >= 2 * K
             ),
         )
         d2 = await scrape(dp)
@@ -79,9 +79,10 @@ async def test_metrics_move_by_exactly_what_the_run_did(services: Services) -> N
 
     assert delta(g2, g0, "tocsin_gateway_frames_sent_total") == 3 * (2 + K)
     assert delta(g2, g0, "tocsin_gateway_acks_total") == 3
-    # One observation per live frame written to a socket; loopback delivery is fast.
-    assert delta(g2, g0, "tocsin_gateway_delivery_latency_seconds_count") == 3 * K
-    assert 0 < delta(g2, g0, "tocsin_gateway_delivery_latency_seconds_sum") < 3 * K * 2.0
+    # One observation per notification per node (alice's two tabs count once); loopback
+    # delivery is fast.
+    assert delta(g2, g0, "tocsin_gateway_delivery_latency_seconds_count") == 2 * K
+    assert 0 < delta(g2, g0, "tocsin_gateway_delivery_latency_seconds_sum") < 2 * K * 2.0
     assert delta(g2, g0, "tocsin_gateway_closes_total", code="4009") == 0
     assert g2.value("tocsin_redis_reconnects_total") == 0
 

@@ -1,0 +1,48 @@
+"""WebSocket frames written straight to a socket's transport, bypassing ASGI per frame.
+
+A server's text frame is unmasked, so its bytes are the same for every socket: a frame for a
+user's tabs is encoded once per node and the same bytes go to each transport (issue 9).
+Control frames (close, ping, pong) and the handshake still go through uvicorn's protocol."""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from typing import Protocol
+
+_FIN_TEXT = 0x81
+
+
+def text_frame(payload: bytes) -> bytes:
+    """One final, unmasked, uncompressed text frame (RFC 6455 5.2) holding `payload` (UTF-8)."""
+    size = len(payload)
+    if size < 126:
+        return bytes((_FIN_TEXT, size)) + payload
+    if size < 65536:
+        return struct.pack("!BBH", _FIN_TEXT, 126, size) + payload
+    return struct.pack("!BBQ", _FIN_TEXT, 127, size) + payload
+
+
+class DirectSocket(Protocol):
+    """What a Connection needs of its socket (gateway/server.py implements it on uvicorn's
+    WebSocket protocol; tests use a fake)."""
+
+    writable: asyncio.Event  # cleared while the transport is paused (above its high-water mark)
+
+    def write(self, frame: bytes) -> bool:
+        """Queue an encoded frame on the transport; False once the socket is closing."""
+        ...
+
+    def buffered(self) -> int:
+        """Bytes written but not yet taken by the kernel."""
+        ...
+
+    def set_high_water(self, high: int) -> None: ...
+
+    def close_now(self, code: int, reason: str) -> None:
+        """Queue the close frame behind what is buffered and end the application's reads."""
+        ...
+
+
+# The ASGI scope extension under which the protocol offers itself as the DirectSocket.
+DIRECT_SOCKET = "tocsin.direct_socket"
