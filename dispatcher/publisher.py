@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from dispatcher import metrics
-from shared import frames, keys, serialization
+from shared import envelope, frames, keys, serialization
 from shared.models import Notification
 
 logger = logging.getLogger("tocsin.dispatcher.publisher")
@@ -95,7 +95,9 @@ class Publisher:
 
 def _frame(notification: Notification) -> bytes | None:
     try:
-        return frames.new_notification(notification)
+        frame = frames.new_notification(notification)
+        created_ms = int(notification.created_at.timestamp() * 1000)
+        return envelope.notification(notification.seq, created_ms, frame)
     except serialization.SerializationError as exc:
         logger.error("notification %s cannot be encoded, not published: %s", notification.id, exc)
         return None

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import redis.asyncio as aioredis
 
 from gateway.metrics import BACKEND_ERRORS
-from shared import frames, keys
+from shared import envelope, frames, keys
 from shared.models import Counts, Notification
 from shared.repository import Repository
 
@@ -59,7 +59,7 @@ class ReadState:
     async def _publish(self, user_id: str, frame: bytes) -> None:
         """Best effort: the change is already stored; tabs reconcile counts on reconnect."""
         try:
-            await self._redis.publish(keys.user_channel(user_id), frame)
+            await self._redis.publish(keys.user_channel(user_id), envelope.event(frame))
         except Exception:
             BACKEND_ERRORS.labels("redis").inc()
             logger.warning("read-state event for %s not published (Redis down)", user_id)

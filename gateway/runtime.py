@@ -56,11 +56,13 @@ class Gateway:
         self.broker = Broker(
             s.store.redis_url,
             s.node_id,
-            on_message=lambda channel, data: self.hub.deliver(channel, data),
+            on_message=lambda channel, data: self.hub.deliver(
+                keys.user_from_channel(channel), data
+            ),
             channels=lambda: [keys.user_channel(u) for u in self.hub.users()],
             on_recovered=lambda: self.hub.resync_all(),
         )
-        self.hub = Hub(self.broker, self.presence)
+        self.hub = Hub(_Channels(self.broker), self.presence)
         self.acks = AckBatcher(self.repo, s.ack_flush_interval)
         self.read_state = ReadState(self.repo, self.redis)
         # While the pub/sub link is down or silent, the node's tabs are fed from the store.
@@ -82,8 +84,8 @@ class Gateway:
         spread_ms = int(self.settings.reconnect_spread * 1000)
         for conn in self.hub.connections():
             delay = random.randint(0, spread_ms)
-            conn.send(serialization.dumps({"type": "reconnect", "delayMs": delay}).decode())
-            conn.close(1012, "service restart", flush=True)
+            conn.send_json(serialization.dumps({"type": "reconnect", "delayMs": delay}))
+            conn.close(1012, "service restart")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.hub.empty.wait(), self.settings.shutdown_grace)
         logger.info("drained; %d sockets left at deadline", self.hub.count())
@@ -110,3 +112,14 @@ class Gateway:
             probe_postgres(self.repo.pool), probe_redis(self.redis)
         )
         return {"postgres": postgres, "redis": redis, "pubsub": self.broker.status()}
+
+
+class _Channels:  # TEMP until shared/broker lands
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+
+    async def subscribe(self, user_id: str) -> None:
+        await self.broker.subscribe(keys.user_channel(user_id))
+
+    async def unsubscribe(self, user_id: str) -> None:
+        await self.broker.unsubscribe(keys.user_channel(user_id))
