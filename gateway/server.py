@@ -18,7 +18,7 @@ from websockets.exceptions import InvalidState
 from gateway.app import create_app
 from gateway.runtime import Gateway
 from gateway.settings import GatewaySettings
-from gateway.wire import DIRECT_SOCKET
+from gateway.wire import DIRECT_SOCKET, FrameReceiver
 
 # Every socket holds hundreds of long-lived objects, so Python's default (700, 10, 10) spent
 # 20-32% of the node's CPU in the collector at 2,000 sockets. Measured (tests/perf/
@@ -79,6 +79,7 @@ class DeadlineCloseProtocol(WebSocketsSansIOProtocol):
             self.read_paused = False
             self.transport.resume_reading()
         self.close_timer = self.loop.call_later(self.close_deadline, self._deadline_passed)
+        self._gone()
         return True
 
     # -- gateway.wire.DirectSocket: frames written without an ASGI message each ----------
@@ -105,6 +106,64 @@ class DeadlineCloseProtocol(WebSocketsSansIOProtocol):
         disconnect. Nothing to do when the socket is already closing or gone."""
         if self._open():
             self._send_close(code, reason)
+
+    # -- detached: frames to a FrameReceiver, no ASGI task per idle socket -------------
+
+    receiver: FrameReceiver | None = None
+    _receiver_told = False
+
+    def detach(self, receiver: FrameReceiver) -> None:
+        self.receiver = receiver
+        while not self.queue.empty():  # what arrived before, in order
+            message = self.queue.get_nowait()
+            if message["type"] == "websocket.receive":
+                receiver.on_frame(message.get("text"))
+            else:
+                self._gone()
+        if self.read_paused and not self.close_sent:
+            self.read_paused = False
+            self.transport.resume_reading()
+        if self.disconnected:
+            self._gone()
+
+    def send_receive_event_to_app(self) -> None:
+        receiver = self.receiver
+        if receiver is None:
+            super().send_receive_event_to_app()
+            return
+        data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
+        self.frames = []
+        if self.close_sent:
+            return  # past the close: only the peer's close answer matters now
+        # websockets has already checked a text message is valid UTF-8 (else close 1007).
+        receiver.on_frame(data.decode() if self.curr_msg_data_type == "text" else None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        self._gone()
+
+    def _gone(self) -> None:
+        if self.receiver is not None and not self._receiver_told:
+            self._receiver_told = True
+            self.receiver.on_disconnect()
+
+    async def run_asgi(self) -> None:
+        """uvicorn's, except that an app that detached returns without closing the socket."""
+        try:
+            result = await self.app(self.scope, self.receive, self.send)
+        except ClientDisconnected:
+            pass
+        except BaseException:
+            self.logger.exception("Exception in ASGI application\n")
+            self.send_500_response()
+        else:
+            if not self.handshake_complete:
+                self.logger.error("ASGI callable returned without completing handshake.")
+                self.send_500_response()
+            elif result is not None:
+                self.logger.error("ASGI callable should return None, but returned '%s'.", result)
+        if self.close_timer is None and self.receiver is None:
+            self.transport.close()
 
     def keepalive_timeout(self) -> None:
         # uvicorn sends 1011 and closes; a close waits for the buffer to drain, so bound it.

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import Any, NamedTuple
 
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 
 from gateway.connection import Connection
 from gateway.metrics import ACKS, CLOSES
@@ -19,7 +21,7 @@ from gateway.runtime import Gateway
 from gateway.wire import DIRECT_SOCKET
 from shared import frames, logs, serialization
 from shared.auth import AuthError, TokenExpired, UserClaims, verify_user_token
-from shared.http import UNAVAILABLE_ERRORS
+from shared.http import UNAVAILABLE_ERRORS, WS_TRY_AGAIN_LATER, unavailable_reason
 from shared.repository import STORE_ERRORS
 
 logger = logging.getLogger("tocsin.gateway.session")
@@ -60,6 +62,21 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
             await websocket.close(1011, "internal error")
 
 
+UNSUPPORTED = "unsupported data: frames are JSON objects with a type"
+_CLEANUPS: set[asyncio.Task[None]] = set()
+
+
+def _parse(text: str | None) -> dict[str, Any] | None:
+    """A client frame: a JSON object with a string type, else None."""
+    try:
+        frame = serialization.loads(text) if text is not None else None
+    except serialization.SerializationError:
+        return None
+    if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+        return None
+    return frame
+
+
 def _json(frame: dict[str, Any]) -> bytes:
     return serialization.dumps(frame)
 
@@ -73,22 +90,29 @@ def _int_field(frame: dict[str, Any], name: str, *, required: bool) -> int | Non
     return value
 
 
+class _Close(NamedTuple):
+    code: int
+    reason: str
+
+
 class Session:
+    """One socket's protocol. The handshake (hello, welcome) runs in the socket's ASGI task;
+    then the session detaches (gateway.wire.FrameReceiver): client frames are handled as
+    they arrive, frames that need the store run in a task that exists only while they do,
+    and an idle socket holds no task at all."""
+
     def __init__(self, gateway: Gateway, websocket: WebSocket) -> None:
         self.gateway = gateway
         self.settings = gateway.settings
         self.websocket = websocket
         self.bucket = TokenBucket(self.settings.rate_per_second, self.settings.rate_burst)
         self.expiry: asyncio.TimerHandle | None = None
-        self.handlers: dict[str, Callable[[Connection, dict[str, Any]], Awaitable[None]]] = {
-            "ack": self._ack,
-            "read": self._read,
-            "read-all": self._read_all,
-            "seen-all": self._seen_all,
-            "sync-count": self._sync_count,
-            "token": self._token,
-            "ping": self._ping,
-        }
+        self.conn: Connection | None = None
+        self.context: contextvars.Context | None = None
+        self.pending: deque[dict[str, Any] | _Close] | None = None  # behind a running handler
+        self.refused = False  # a close was decided: later frames are not read
+        self.worker: asyncio.Task[None] | None = None
+        self.ended = False
 
     async def run(self) -> None:
         hello = await self._hello()
@@ -100,13 +124,13 @@ class Session:
             await self._close(4013, "too many sockets for this user on this node")
             return
         connection_id = self.gateway.next_connection_id()
-        logs.CONNECTION_ID.set(connection_id)  # this socket's task and the tasks it starts
+        logs.CONNECTION_ID.set(connection_id)  # this socket's task and what it starts
         socket = self.websocket.scope["extensions"].get(DIRECT_SOCKET)
         if socket is None:
             logger.error("no direct socket: run the gateway with `tocsin gateway`")
             await self._close(1011, "internal error")
             return
-        conn = Connection(
+        conn = self.conn = Connection(
             socket,
             claims.user_id,
             connection_id,
@@ -119,12 +143,107 @@ class Session:
         try:
             await self.gateway.hub.add(conn)
             await self._welcome(conn, claims, last_seq)
-            await self._serve(conn)
+        except BaseException:
+            self.ended = True
+            await self._cleanup(conn)
+            raise
+        self.context = contextvars.copy_context()
+        socket.detach(self)
+
+    # -- detached: gateway.wire.FrameReceiver ---------------------------------------------
+
+    def on_frame(self, text: str | None) -> None:
+        assert self.context is not None
+        self.context.run(self._on_frame, text)
+
+    def on_disconnect(self) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        if self.expiry is not None:
+            self.expiry.cancel()
+        if self.worker is not None:
+            self.worker.cancel()
+        assert self.conn is not None and self.context is not None
+        task = asyncio.get_running_loop().create_task(
+            self._cleanup(self.conn), context=self.context
+        )
+        _CLEANUPS.add(task)  # the loop keeps only a weak reference to a task
+        task.add_done_callback(_CLEANUPS.discard)
+
+    async def _cleanup(self, conn: Connection) -> None:
+        if self.expiry is not None:
+            self.expiry.cancel()
+        await self.gateway.hub.remove(conn)
+        await conn.stop()
+
+    def _on_frame(self, text: str | None) -> None:
+        conn = self.conn
+        assert conn is not None
+        if conn.closing or self.refused:
+            return
+        if not self.bucket.take():
+            self._close_in_order(conn, 4008, "rate limited")
+            return
+        frame = _parse(text)
+        if frame is None:
+            self._close_in_order(conn, 1003, UNSUPPORTED)
+            return
+        if self.pending is not None:  # a handler is reading the store: keep the order
+            self.pending.append(frame)
+            return
+        handler = SYNC_HANDLERS.get(frame["type"])
+        if handler is not None:
+            self._guarded(conn, frame, handler)
+            return
+        self.pending = deque([frame])
+        self.worker = asyncio.get_running_loop().create_task(self._work(conn))
+
+    def _close_in_order(self, conn: Connection, code: int, reason: str) -> None:
+        """Frames that came before are still answered; nothing after is read."""
+        self.refused = True
+        if self.pending is None:
+            conn.close(code, reason)
+        else:
+            self.pending.append(_Close(code, reason))
+
+    async def _work(self, conn: Connection) -> None:
+        """Frames in arrival order while one of them waits for the store."""
+        try:
+            while self.pending and not conn.closing:
+                frame = self.pending.popleft()
+                if isinstance(frame, _Close):
+                    conn.close(frame.code, frame.reason)
+                    return
+                sync = SYNC_HANDLERS.get(frame["type"])
+                if sync is not None:
+                    self._guarded(conn, frame, sync)
+                    continue
+                handler = ASYNC_HANDLERS.get(frame["type"])
+                try:
+                    if handler is None:
+                        raise FrameError(f"unknown frame type {frame['type']!r}")
+                    await handler(self, conn, frame)
+                except FrameError as exc:
+                    code = "unknown_type" if handler is None else "bad_frame"
+                    self._error(conn, frame, code, str(exc))
+                except UNAVAILABLE_ERRORS as exc:
+                    conn.close(WS_TRY_AGAIN_LATER, unavailable_reason(exc))
+                except Exception:
+                    logger.exception("handling a %r frame failed", frame["type"])
+                    conn.close(1011, "internal error")
         finally:
-            if self.expiry is not None:
-                self.expiry.cancel()
-            await self.gateway.hub.remove(conn)
-            await conn.stop()
+            self.pending = None
+            self.worker = None
+
+    def _guarded(self, conn: Connection, frame: dict[str, Any], handler: SyncHandler) -> None:
+        try:
+            handler(self, conn, frame)
+        except FrameError as exc:
+            self._error(conn, frame, "bad_frame", str(exc))
+        except Exception:
+            logger.exception("handling a %r frame failed", frame["type"])
+            conn.close(1011, "internal error")
 
     # -- handshake ----------------------------------------------------------------------
 
@@ -172,14 +291,9 @@ class Session:
         """The frame as a dict, or None once the socket is closed (disconnect or bad data)."""
         if message["type"] == "websocket.disconnect":
             return None
-        text = message.get("text")
-        try:
-            frame = serialization.loads(text) if text is not None else None
-        except serialization.SerializationError:
-            frame = None
-        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
-            await self._close(1003, "unsupported data: frames are JSON objects with a type")
-            return None
+        frame = _parse(message.get("text"))
+        if frame is None:
+            await self._close(1003, UNSUPPORTED)
         return frame
 
     async def _welcome(self, conn: Connection, claims: UserClaims, last_seq: int | None) -> None:
@@ -214,32 +328,6 @@ class Session:
 
     # -- serving ------------------------------------------------------------------------
 
-    async def _serve(self, conn: Connection) -> None:
-        """The socket's one task reads client frames until the disconnect, which is also what
-        a server-side close (Connection.close) makes the next receive() return."""
-        with contextlib.suppress(WebSocketDisconnect):
-            await self._read_loop(conn)
-
-    async def _read_loop(self, conn: Connection) -> None:
-        while True:
-            message = await self.websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                return
-            if not self.bucket.take():
-                conn.close(4008, "rate limited")
-                return
-            frame = await self._parse(message)
-            if frame is None:
-                return
-            handler = self.handlers.get(frame["type"])
-            try:
-                if handler is None:
-                    raise FrameError(f"unknown frame type {frame['type']!r}")
-                await handler(conn, frame)
-            except FrameError as exc:
-                code = "unknown_type" if handler is None else "bad_frame"
-                self._error(conn, frame, code, str(exc))
-
     def _error(self, conn: Connection, frame: dict[str, Any], code: str, message: str) -> None:
         error: dict[str, Any] = {"type": "error", "code": code, "message": message}
         ref = frame.get("ref")
@@ -249,7 +337,7 @@ class Session:
 
     # -- client frames ------------------------------------------------------------------
 
-    async def _ack(self, conn: Connection, frame: dict[str, Any]) -> None:
+    def _ack(self, conn: Connection, frame: dict[str, Any]) -> None:
         seq = _int_field(frame, "seq", required=True)
         assert seq is not None
         ACKS.inc()
@@ -275,7 +363,7 @@ class Session:
         counts = await self.gateway.repo.counts(conn.user_id)
         conn.send_json(frames.unread_count(counts))
 
-    async def _token(self, conn: Connection, frame: dict[str, Any]) -> None:
+    def _token(self, conn: Connection, frame: dict[str, Any]) -> None:
         token = frame.get("token")
         if not isinstance(token, str):
             raise FrameError("token.token must be a JWT string")
@@ -301,3 +389,15 @@ class Session:
         conn.send_json(_json({**pong, "latestSeq": latest}))
         if latest is not None and latest > conn.last_seq:
             conn.request_sync()
+
+
+SyncHandler = Callable[[Session, Connection, dict[str, Any]], None]
+AsyncHandler = Callable[[Session, Connection, dict[str, Any]], Awaitable[None]]
+SYNC_HANDLERS: dict[str, SyncHandler] = {"ack": Session._ack, "token": Session._token}
+ASYNC_HANDLERS: dict[str, AsyncHandler] = {
+    "read": Session._read,
+    "read-all": Session._read_all,
+    "seen-all": Session._seen_all,
+    "sync-count": Session._sync_count,
+    "ping": Session._ping,
+}

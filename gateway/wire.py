@@ -23,6 +23,18 @@ def text_frame(payload: bytes) -> bytes:
     return struct.pack("!BBQ", _FIN_TEXT, 127, size) + payload
 
 
+class FrameReceiver(Protocol):
+    """Takes a socket's client frames once the session has detached from its ASGI task."""
+
+    def on_frame(self, text: str | None) -> None:
+        """A client message: its text, or None for a binary one."""
+        ...
+
+    def on_disconnect(self) -> None:
+        """The socket is closed or closing (by either side); called once."""
+        ...
+
+
 class DirectSocket(Protocol):
     """What a Connection needs of its socket (gateway/server.py implements it on uvicorn's
     WebSocket protocol; tests use a fake)."""
@@ -41,6 +53,11 @@ class DirectSocket(Protocol):
 
     def close_now(self, code: int, reason: str) -> None:
         """Queue the close frame behind what is buffered and end the application's reads."""
+        ...
+
+    def detach(self, receiver: FrameReceiver) -> None:
+        """From now on client frames go to `receiver` as they arrive, and the ASGI task may
+        return without closing the socket: an idle socket then holds no task at all."""
         ...
 
 

@@ -83,9 +83,19 @@ async def http_error(conn: HTTPConnection, exc: Exception) -> Response:
     return error_response(exc.status_code, code, exc.detail, headers=exc.headers)
 
 
+def _backend(exc: BaseException) -> str:
+    return "redis" if isinstance(exc, RedisConnectionError | RedisTimeoutError) else "postgres"
+
+
+def unavailable_reason(exc: BaseException) -> str:
+    """The close reason (with code 1013) for a socket whose backend is unreachable."""
+    logger.warning("%s unavailable for a socket: %r", _backend(exc), exc)
+    return f"{_backend(exc)} unavailable; retry later"
+
+
 async def unavailable(conn: HTTPConnection, exc: Exception) -> Response | None:
     """PostgreSQL or Redis unreachable: 503 `unavailable`; a socket closes with 1013."""
-    backend = "redis" if isinstance(exc, RedisConnectionError | RedisTimeoutError) else "postgres"
+    backend = _backend(exc)
     logger.warning("%s unavailable during %s: %r", backend, conn.url.path, exc)
     if isinstance(conn, WebSocket):
         with contextlib.suppress(Exception):  # already closed by the peer or the server
