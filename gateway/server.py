@@ -114,6 +114,8 @@ class DeadlineCloseProtocol(WebSocketsSansIOProtocol):
 
     def detach(self, receiver: FrameReceiver) -> None:
         self.receiver = receiver
+        # The handshake's request and response are not read again: not kept per idle socket.
+        self.request = self.response = None  # type: ignore[assignment]
         while not self.queue.empty():  # what arrived before, in order
             message = self.queue.get_nowait()
             if message["type"] == "websocket.receive":

@@ -104,7 +104,7 @@ class Session:
     def __init__(self, gateway: Gateway, websocket: WebSocket) -> None:
         self.gateway = gateway
         self.settings = gateway.settings
-        self.websocket = websocket
+        self.websocket: WebSocket | None = websocket  # until detached: ASGI's view of it
         self.bucket = TokenBucket(self.settings.rate_per_second, self.settings.rate_burst)
         self.expiry: asyncio.TimerHandle | None = None
         self.conn: Connection | None = None
@@ -125,7 +125,7 @@ class Session:
             return
         connection_id = self.gateway.next_connection_id()
         logs.CONNECTION_ID.set(connection_id)  # this socket's task and what it starts
-        socket = self.websocket.scope["extensions"].get(DIRECT_SOCKET)
+        socket = self._websocket().scope["extensions"].get(DIRECT_SOCKET)
         if socket is None:
             logger.error("no direct socket: run the gateway with `tocsin gateway`")
             await self._close(1011, "internal error")
@@ -148,6 +148,8 @@ class Session:
             await self._cleanup(conn)
             raise
         self.context = contextvars.copy_context()
+        # Detached, the ASGI wrappers (and what their closures hold) can go.
+        self.websocket = None
         socket.detach(self)
 
     # -- detached: gateway.wire.FrameReceiver ---------------------------------------------
@@ -247,14 +249,20 @@ class Session:
 
     # -- handshake ----------------------------------------------------------------------
 
+    def _websocket(self) -> WebSocket:
+        assert self.websocket is not None, "used after the session detached"
+        return self.websocket
+
     async def _close(self, code: int, reason: str) -> None:
         CLOSES.labels(str(code)).inc()
         with contextlib.suppress(Exception):
-            await self.websocket.close(code, reason[:120])
+            await self._websocket().close(code, reason[:120])
 
     async def _hello(self) -> tuple[UserClaims, int | None] | None:
         try:
-            message = await asyncio.wait_for(self.websocket.receive(), self.settings.hello_timeout)
+            message = await asyncio.wait_for(
+                self._websocket().receive(), self.settings.hello_timeout
+            )
         except TimeoutError:
             await self._close(4004, "hello timeout")
             return None

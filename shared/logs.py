@@ -2,7 +2,8 @@
 
 JSON lines (time, level, logger, message, request_id / connection_id, exc) by default when
 stderr is not a terminal, readable text on one. `TOCSIN_LOG_LEVEL` drives Tocsin's loggers and
-uvicorn's alike; probe and scrape access lines are demoted to DEBUG. Every line goes through
+uvicorn's alike; probe and scrape access lines, and the per-WebSocket open lines, are
+demoted to DEBUG. Every line goes through
 `redact` so a credential that slips into a message never reaches the output.
 """
 
@@ -110,6 +111,19 @@ class ProbeFilter(logging.Filter):
         return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
 
 
+class SocketFilter(logging.Filter):
+    """uvicorn's and websockets' two info lines per accepted WebSocket count as DEBUG: a
+    reconnect storm of 10,000 tabs would otherwise write 20,000 lines (and spend the CPU)."""
+
+    PER_SOCKET = frozenset({"connection open", '%s - "WebSocket %s" [accepted]'})
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg not in self.PER_SOCKET:
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
 class JsonFormatter(logging.Formatter):
     def __init__(self, redactor: Redactor = redact) -> None:
         super().__init__()
@@ -162,7 +176,11 @@ def config(level: str, fmt: str, secrets: Iterable[str] = ()) -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"context": {"()": ContextFilter}, "probes": {"()": ProbeFilter}},
+        "filters": {
+            "context": {"()": ContextFilter},
+            "probes": {"()": ProbeFilter},
+            "sockets": {"()": SocketFilter},
+        },
         "formatters": {"tocsin": {"()": formatter, "redactor": redactor}},
         "handlers": {
             "stderr": {
@@ -175,7 +193,12 @@ def config(level: str, fmt: str, secrets: Iterable[str] = ()) -> dict[str, Any]:
         "loggers": {
             "tocsin": {"level": numeric},
             "uvicorn": {"level": numeric, "handlers": [], "propagate": True},
-            "uvicorn.error": {"level": numeric, "handlers": [], "propagate": True},
+            "uvicorn.error": {
+                "level": numeric,
+                "handlers": [],
+                "propagate": True,
+                "filters": ["sockets"],
+            },
             "uvicorn.access": {
                 "level": numeric,
                 "handlers": [],

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import logging.config
 import os
 import re
 import subprocess
@@ -18,6 +20,7 @@ import websockets
 from websockets.exceptions import InvalidStatus, WebSocketException
 
 import tocsin_client
+from shared import logs
 from tests.conftest import JWT_SECRET, PRODUCER_KEY
 from tests.edge.support import json_lines
 from tests.support.processes import ROOT, spawn
@@ -240,3 +243,19 @@ def test_bad_log_settings_stop_the_service_naming_the_variable(name: str, value:
         timeout=30,
     )
     assert done.returncode == 2 and name in done.stderr
+
+
+def test_per_socket_open_lines_are_debug(capsys: pytest.CaptureFixture[str]) -> None:
+    """10,000 tabs reconnecting must not write 20,000 info lines; errors still go out."""
+    for level, shown in (("info", False), ("debug", True)):
+        logging.config.dictConfig(logs.config(level, "text", ()))
+        error = logging.getLogger("uvicorn.error")
+        error.info("connection open")
+        error.info('%s - "WebSocket %s" [accepted]', "127.0.0.1:5", "/v1/ws")
+        error.info("Application startup complete.")
+        out = capsys.readouterr().err
+        assert ("connection open" in out) is shown
+        assert ("[accepted]" in out) is shown
+        assert "Application startup complete." in out
+        if shown:
+            assert " DEBUG " in out.splitlines()[0]
