@@ -54,6 +54,18 @@ async def stored(database_url: str, users: list[str]) -> list[dict[str, Any]]:
     return [dict(r) for r in rows] + [{"seq_rows": seqs}] * (seqs > len(rows))
 
 
+def as_doubles(value: Any) -> Any:
+    """Numbers as the doubles a browser reads: jsonb keeps a number's digits, not its JSON
+    spelling (6.900925196919462e+16 comes back as 69009251969194620, the same double)."""
+    if isinstance(value, dict):
+        return {k: as_doubles(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [as_doubles(v) for v in value]
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
 def check_stored(sent: dict[str, Any], answer: dict[str, Any], rows: list[dict[str, Any]]) -> None:
     by_id = {r["id"]: r for r in rows}
     for item in answer["notifications"]:
@@ -62,7 +74,7 @@ def check_stored(sent: dict[str, Any], answer: dict[str, Any], rows: list[dict[s
         assert (row["type"], row["title"]) == (sent["type"], sent["title"])
         assert row["body"] == (sent.get("body") or "")
         assert row["action_url"] == sent.get("action_url")
-        assert json.loads(row["data"]) == (sent.get("data") or {})
+        assert as_doubles(json.loads(row["data"])) == as_doubles(sent.get("data") or {})
         assert row["idempotency_key"] == sent.get("idempotency_key")
         expires = sent.get("expires_at")
         if expires is None:
