@@ -14,15 +14,15 @@ from typing import Protocol
 
 from gateway.connection import Connection
 from gateway.metrics import CONNECTIONS, USERS
-from shared import frames, keys, serialization
+from shared import envelope, frames
 from shared.models import Notification
 
 logger = logging.getLogger("tocsin.gateway.hub")
 
 
 class Subscriber(Protocol):
-    async def subscribe(self, channel: str) -> None: ...
-    async def unsubscribe(self, channel: str) -> None: ...
+    async def subscribe(self, user_id: str) -> None: ...
+    async def unsubscribe(self, user_id: str) -> None: ...
 
 
 class PresenceTracker(Protocol):
@@ -63,7 +63,7 @@ class Hub:
             self._gauges()
             subscribed = False
             try:
-                await self._subscriber.subscribe(keys.user_channel(user))
+                await self._subscriber.subscribe(user)
                 subscribed = True
             except Exception:
                 # Degraded: the store poll covers the user until the broker recovers, then
@@ -91,24 +91,23 @@ class Hub:
             del self._users[user]
             del self._ready[user]
             with contextlib.suppress(Exception):
-                await self._subscriber.unsubscribe(keys.user_channel(user))
+                await self._subscriber.unsubscribe(user)
             await self._presence.left(user)
         self._gauges()
 
-    def deliver(self, channel: str, data: bytes) -> None:
-        """One message from a user's channel, to every local socket of that user."""
-        user = keys.user_from_channel(channel)
+    def deliver(self, user: str, data: bytes) -> None:
+        """One message for a user (an envelope), to every local socket of that user."""
         conns = self._users.get(user)
         if not conns:
             return
         try:
-            frame = serialization.loads(data)
-        except serialization.SerializationError:
-            logger.error("dropping malformed frame on %s", channel)
+            routed = envelope.parse(data)
+        except envelope.EnvelopeError:
+            logger.error("dropping malformed message for %s", user)
             return
-        text = data.decode()
-        if frame.get("type") == frames.NEW:
-            self._offer(conns, int(frame["seq"]), text, _created(frame))
+        text = routed.frame.decode()
+        if routed.seq:
+            self._offer(conns, routed.seq, text, routed.created)
         else:
             for conn in list(conns):
                 conn.send_event(text)
