@@ -1,7 +1,9 @@
-"""Publishes committed notifications to their users' Redis channels, bounded in time.
+"""Publishes committed notifications to their users through the broker, bounded in time.
 
-The only code in the dispatcher that publishes. A frame that cannot be published stays
-unpublished in the store, and the outbox (dispatcher/outbox.py) publishes it again later.
+The only code in the dispatcher that publishes. Each goes out as an envelope (shared/envelope.py):
+its seq and commit time in a routing line, then the notification:new frame, so gateways route
+without decoding JSON. A notification that cannot be published stays unpublished in the store,
+and the outbox (dispatcher/outbox.py) publishes it again later.
 """
 
 from __future__ import annotations
@@ -14,15 +16,17 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from dispatcher import metrics
-from shared import envelope, frames, keys, serialization
+from shared import envelope, frames, serialization
+from shared.broker import Broker, BrokerUnavailable, RedisBroker
 from shared.models import Notification
 
 logger = logging.getLogger("tocsin.dispatcher.publisher")
 
-# Frames sent per pipeline round trip: bounds the bytes held for a large fan-out.
+# Messages sent per pipeline round trip: bounds the bytes held for a large fan-out.
 CHUNK_SIZE = 500
 
 REDIS_FAILURES: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
+PUBLISH_FAILURES: tuple[type[BaseException], ...] = (BrokerUnavailable, TimeoutError)
 
 
 class PublishFailed(Exception):
@@ -38,9 +42,11 @@ class PublishFailed(Exception):
 
 
 class Publisher:
-    def __init__(self, redis: aioredis.Redis, timeout: float) -> None:
-        self.redis = redis
+    def __init__(self, redis: aioredis.Redis, timeout: float, broker: Broker | None = None) -> None:
+        """Publishes through `broker`, by default one publishing through `redis`."""
+        self.redis = redis  # reachable() pings it
         self.timeout = timeout
+        self.broker = broker if broker is not None else RedisBroker.publishing(redis)
 
     async def publish(self, notifications: Sequence[Notification]) -> int:
         """Publish in order; how many went out. Never raises for Redis, never hangs: what is
@@ -68,20 +74,11 @@ class Publisher:
             async with asyncio.timeout(self.timeout):
                 for start in range(0, len(notifications), CHUNK_SIZE):
                     chunk = notifications[start : start + CHUNK_SIZE]
-                    await self._publish_chunk(chunk)
+                    await self.broker.publish_many(_messages(chunk))  # one round trip
                     published += len(chunk)
-        except REDIS_FAILURES as exc:
+        except PUBLISH_FAILURES as exc:
             metrics.BACKEND_ERRORS.labels(backend="redis").inc()
-            raise PublishFailed(published, exc) from exc
-
-    async def _publish_chunk(self, chunk: Sequence[Notification]) -> None:
-        """One pipeline round trip for the chunk's frames."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for notification in chunk:
-                frame = _frame(notification)
-                if frame is not None:
-                    pipe.publish(keys.user_channel(notification.user_id), frame)
-            await pipe.execute()
+            raise PublishFailed(published, exc.__cause__ or exc) from exc
 
     async def reachable(self) -> bool:
         """Redis answers a PING within the timeout."""
@@ -93,11 +90,16 @@ class Publisher:
             return False
 
 
-def _frame(notification: Notification) -> bytes | None:
+def _messages(chunk: Sequence[Notification]) -> list[tuple[str, bytes]]:
+    return [(n.user_id, message) for n in chunk if (message := _message(n)) is not None]
+
+
+def _message(notification: Notification) -> bytes | None:
+    """The envelope for a notification; None (logged) when no frame can carry it."""
     try:
         frame = frames.new_notification(notification)
-        created_ms = int(notification.created_at.timestamp() * 1000)
-        return envelope.notification(notification.seq, created_ms, frame)
     except serialization.SerializationError as exc:
         logger.error("notification %s cannot be encoded, not published: %s", notification.id, exc)
         return None
+    created_ms = int(notification.created_at.timestamp() * 1000)
+    return envelope.notification(notification.seq, created_ms, frame)

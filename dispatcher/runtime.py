@@ -1,4 +1,5 @@
-"""The dispatcher's live resources (PostgreSQL pool, Redis client), opened and closed together."""
+"""The dispatcher's live resources (PostgreSQL pool, Redis client and the broker publishing
+through it), opened and closed together. The dispatcher only publishes: it never subscribes."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from redis.backoff import NoBackoff
 from dispatcher import metrics
 from dispatcher.outbox import Outbox
 from dispatcher.publisher import Publisher
+from shared.broker import RedisBroker
 from shared.config import DispatcherSettings
 from shared.http import probe_postgres, probe_redis
 from shared.metrics import listener
@@ -66,8 +68,9 @@ def open_redis(url: str) -> aioredis.Redis:
 async def running(settings: DispatcherSettings) -> AsyncIterator[Runtime]:
     pool = await open_pool(settings.store)
     redis = open_redis(settings.store.redis_url)
+    broker = RedisBroker.publishing(redis)
     repository = Repository(pool)
-    publisher = Publisher(redis, PUBLISH_TIMEOUT)
+    publisher = Publisher(redis, PUBLISH_TIMEOUT, broker)
     outbox = Outbox(
         repository, publisher, delay=settings.outbox_delay, interval=settings.outbox_interval
     )
@@ -89,5 +92,6 @@ async def running(settings: DispatcherSettings) -> AsyncIterator[Runtime]:
             async with asyncio.timeout(PUBLISH_TIMEOUT):
                 await outbox.flush_marks()
         metrics.DB_POOL.forget(pool)
+        await broker.close()
         await redis.aclose()
         await pool.close()

@@ -6,10 +6,9 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-import redis.asyncio as aioredis
-
 from gateway.metrics import BACKEND_ERRORS
-from shared import envelope, frames, keys
+from shared import envelope, frames
+from shared.broker import Broker, BrokerUnavailable
 from shared.models import Counts, Notification
 from shared.repository import Repository
 
@@ -23,9 +22,9 @@ _ONE = {
 
 
 class ReadState:
-    def __init__(self, repo: Repository, redis: aioredis.Redis) -> None:
+    def __init__(self, repo: Repository, broker: Broker) -> None:
         self._repo = repo
-        self._redis = redis
+        self._broker = broker
 
     async def change_one(
         self, action: str, user_id: str, notification_id: str
@@ -59,7 +58,7 @@ class ReadState:
     async def _publish(self, user_id: str, frame: bytes) -> None:
         """Best effort: the change is already stored; tabs reconcile counts on reconnect."""
         try:
-            await self._redis.publish(keys.user_channel(user_id), envelope.event(frame))
-        except Exception:
+            await self._broker.publish(user_id, envelope.event(frame))
+        except BrokerUnavailable:
             BACKEND_ERRORS.labels("redis").inc()
             logger.warning("read-state event for %s not published (Redis down)", user_id)

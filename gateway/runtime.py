@@ -13,19 +13,19 @@ import redis.asyncio as aioredis
 
 from gateway import metrics
 from gateway.acks import AckBatcher
-from gateway.broker import Broker
 from gateway.hub import Hub
 from gateway.presence import Presence
 from gateway.readstate import ReadState
 from gateway.settings import GatewaySettings
 from gateway.store_poll import StorePoll
-from shared import keys, serialization
+from shared import serialization
+from shared.broker import BrokerMetrics, RedisBroker
 from shared.http import probe_postgres, probe_redis
 from shared.repository import Repository, open_pool
 
 logger = logging.getLogger("tocsin.gateway")
 
-# Commands (presence, read-state publishes, probes) share this many connections at most.
+# Presence commands share this many connections at most (the broker has its own).
 REDIS_CONNECTIONS = 32
 
 
@@ -53,18 +53,22 @@ class Gateway:
         )
         self.redis = aioredis.Redis.from_pool(pool)
         self.presence = Presence(self.redis, s.node_id, s.presence_ttl, lambda: self.hub.users())
-        self.broker = Broker(
+        # The node's one pub/sub link, and its publishes (read-state events, probes).
+        self.broker = RedisBroker(
             s.store.redis_url,
-            s.node_id,
-            on_message=lambda channel, data: self.hub.deliver(
-                keys.user_from_channel(channel), data
-            ),
-            channels=lambda: [keys.user_channel(u) for u in self.hub.users()],
+            node_id=s.node_id,
+            on_message=lambda user, data: self.hub.deliver(user, data),
+            users=lambda: self.hub.users(),
             on_recovered=lambda: self.hub.resync_all(),
+            metrics=BrokerMetrics(
+                reconnects=metrics.REDIS_RECONNECTS,
+                errors=metrics.BACKEND_ERRORS.labels("redis"),
+                channels=metrics.PUBSUB_CHANNELS,
+            ),
         )
-        self.hub = Hub(_Channels(self.broker), self.presence)
+        self.hub = Hub(self.broker, self.presence)
         self.acks = AckBatcher(self.repo, s.ack_flush_interval)
-        self.read_state = ReadState(self.repo, self.redis)
+        self.read_state = ReadState(self.repo, self.broker)
         # While the pub/sub link is down or silent, the node's tabs are fed from the store.
         self.store_poll = StorePoll(self.repo, self.hub, self.broker.status, s.store_poll_interval)
         for job in (self.broker.run(), self.presence.heartbeat(), self.acks.run()):
@@ -112,14 +116,3 @@ class Gateway:
             probe_postgres(self.repo.pool), probe_redis(self.redis)
         )
         return {"postgres": postgres, "redis": redis, "pubsub": self.broker.status()}
-
-
-class _Channels:  # TEMP until shared/broker lands
-    def __init__(self, broker: Broker) -> None:
-        self.broker = broker
-
-    async def subscribe(self, user_id: str) -> None:
-        await self.broker.subscribe(keys.user_channel(user_id))
-
-    async def unsubscribe(self, user_id: str) -> None:
-        await self.broker.unsubscribe(keys.user_channel(user_id))

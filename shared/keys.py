@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-# Pub/sub channel carrying one user's frames (new notifications and read-state events).
+# Pub/sub channel carrying one user's messages (envelopes: new notifications and read-state
+# events). Only shared/broker/ uses the channel names: everything else names users by id.
 USER_CHANNEL_PREFIX = "user:"
 # Sorted set per user: member = gateway node id, score = expiry (unix ms) of that node's claim.
 PRESENCE_PREFIX = "tocsin:presence:"

@@ -19,7 +19,7 @@ import redis.asyncio as aioredis
 
 from dispatcher.app import create_app
 from dispatcher.metrics import REGISTRY
-from shared import keys, serialization
+from shared import envelope, keys, serialization
 from shared.config import DispatcherSettings
 from shared.models import NewNotification
 from shared.repository import Repository
@@ -155,7 +155,7 @@ async def watch(
         while settled is None or time.monotonic() < settled:
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2)
             if message is not None:
-                key = (user_of[message["channel"]], serialization.loads(message["data"])["seq"])
+                key = (user_of[message["channel"]], envelope.parse(message["data"]).seq)
                 seen[key] = seen.get(key, 0) + 1
             if settled is None and sum(seen.values()) >= expected:
                 settled = time.monotonic() + settle
@@ -220,7 +220,7 @@ async def test_a_replay_of_an_unpublished_row_publishes_it(
             message = None
             while message is None:
                 message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1)
-    frame = serialization.loads(message["data"])
+    frame = serialization.loads(envelope.parse(message["data"]).frame)
     assert (frame["type"], frame["seq"]) == ("notification:new", 1)
     assert await unpublished(pool, [user]) == 0
 

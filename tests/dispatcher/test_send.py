@@ -10,7 +10,7 @@ import asyncpg
 import httpx
 import redis.asyncio as aioredis
 
-from shared import keys, serialization
+from shared import envelope, keys, serialization
 from tests.dispatcher.support import count_rows, new_user
 
 SENTINEL = b"sentinel"
@@ -91,7 +91,7 @@ async def test_row_is_committed_before_the_frame_is_published(
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1)
             if message is None:
                 continue
-            frame = serialization.loads(message["data"])
+            frame = serialization.loads(envelope.parse(message["data"]).frame)
             ident = frame["notification"]["id"]
             row = await pool.fetchval("SELECT 1 FROM tocsin_notifications WHERE id = $1", ident)
             found.append(row == 1)
@@ -117,8 +117,11 @@ async def test_published_frame_is_the_protocol_frame(
     await redis_client.publish(keys.user_channel(user), SENTINEL)
     [raw] = await read_until_sentinel(pubsub)
     await pubsub.aclose()
-    frame = serialization.loads(raw)
+    routed = envelope.parse(raw)  # the routing line gateways read without decoding JSON
+    frame = serialization.loads(routed.frame)
     item = response.json()["notifications"][0]
+    created = datetime.fromisoformat(frame["notification"]["createdAt"])
+    assert (routed.seq, routed.created) == (item["seq"], int(created.timestamp() * 1000) / 1000)
     assert frame["type"] == "notification:new" and frame["seq"] == item["seq"]
     assert frame["notification"]["id"] == item["id"]
     assert frame["notification"]["data"] == {"k": "v"}

@@ -1,0 +1,125 @@
+"""What only the Redis broker has: the URL's login and database, a frozen network link, and
+its reader against redis-py's own (the same bytes must come out)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from urllib.parse import urlsplit
+
+import pytest
+import redis.asyncio as aioredis
+from prometheus_client import CollectorRegistry, Counter
+
+from shared.broker import BrokerMetrics, BrokerUnavailable, RedisBroker
+from shared.broker.link import Endpoint
+from tests.broker.conftest import Recorder, eventually
+from tests.support.tcpproxy import TcpProxy, tcp_proxy
+
+
+def test_the_endpoint_is_read_from_the_url_by_redis_py() -> None:
+    plain = Endpoint.from_url("redis://:secret@10.0.0.7/3")
+    assert (plain.host, plain.port, plain.db, plain.username, plain.password, plain.ssl) == (
+        "10.0.0.7", 6379, 3, None, "secret", None,
+    )  # fmt: skip
+    assert plain.login()[0] == b"*2\r\n$4\r\nAUTH\r\n$6\r\nsecret\r\n"
+    tls = Endpoint.from_url("rediss://tocsin:pw@redis.example:6380/0")
+    assert (tls.username, tls.password, tls.port) == ("tocsin", "pw", 6380)
+    assert isinstance(tls.ssl, ssl.SSLContext) and tls.ssl.verify_mode == ssl.CERT_REQUIRED
+    assert tls.login() == [b"*3\r\n$4\r\nAUTH\r\n$6\r\ntocsin\r\n$2\r\npw\r\n"]
+    unix = Endpoint.from_url("unix:///run/redis.sock?db=2")
+    assert (unix.path, unix.db) == ("/run/redis.sock", 2)
+
+
+@contextlib.asynccontextmanager
+async def running(broker: RedisBroker) -> AsyncIterator[RedisBroker]:
+    task = asyncio.create_task(broker.run())
+    try:
+        await asyncio.wait_for(broker.connected.wait(), 10)
+        yield broker
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await broker.close()
+
+
+async def test_the_link_logs_in_as_the_urls_user_and_selects_its_database(
+    redis_url: str, redis_client: aioredis.Redis
+) -> None:
+    name, password = f"tocsin-test-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    await redis_client.acl_setuser(
+        name, enabled=True, passwords=[f"+{password}"], keys=["*"], channels=["*"],
+        commands=["+@all"],
+    )  # fmt: skip
+    parts = urlsplit(redis_url)
+    url = parts._replace(netloc=f"{name}:{password}@{parts.hostname}:{parts.port}").geturl()
+    url = url.rsplit("/", 1)[0] + "/5"
+    rec = Recorder()
+    user = f"bt-{uuid.uuid4().hex[:8]}"
+    try:
+        async with running(RedisBroker(url, on_message=rec.on_message)) as broker:
+            await broker.subscribe(user)
+            await broker.publish(user, b"hello")
+            await rec.until(lambda: rec.messages == [(user, b"hello")])
+            [link] = [
+                c for c in await redis_client.client_list() if c["name"] == broker.client_name
+            ]
+            assert (link["user"], link["db"]) == (name, "5")
+    finally:
+        await redis_client.acl_deluser(name)
+
+
+async def test_a_refused_login_keeps_the_broker_down(redis_url: str) -> None:
+    parts = urlsplit(redis_url)
+    url = parts._replace(netloc=f"nobody:wrong@{parts.hostname}:{parts.port}").geturl()
+    errors = Counter("errors", "links lost", registry=CollectorRegistry())
+    broker = RedisBroker(url, metrics=BrokerMetrics(errors=errors), confirm_timeout=1)
+    task = asyncio.create_task(broker.run())
+    try:
+        await eventually(lambda: errors._value.get() >= 2)  # two attempts, each refused
+        assert broker.status() == "down: not connected"
+        with pytest.raises(BrokerUnavailable):
+            await broker.subscribe("anyone")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await broker.close()
+
+
+@pytest.fixture
+def proxy(redis_url: str) -> Iterator[tuple[TcpProxy, str]]:
+    target = urlsplit(redis_url)
+    with tcp_proxy(target.hostname or "127.0.0.1", target.port or 6379) as proxy:
+        yield proxy, target._replace(netloc=proxy.url_host_port).geturl()
+
+
+async def test_a_frozen_link_goes_down_then_recovers_and_delivers(
+    proxy: tuple[TcpProxy, str],
+) -> None:
+    tcp, url = proxy
+    rec = Recorder()
+    held = f"bt-{uuid.uuid4().hex[:8]}"
+    rec.users.append(held)
+    broker = RedisBroker(
+        url,
+        on_message=rec.on_message,
+        users=lambda: list(rec.users),
+        on_recovered=rec.on_recovered,
+        probe_interval=0.1,
+        confirm_timeout=1,
+    )
+    async with running(broker):
+        await broker.subscribe(held)
+        recoveries = rec.recoveries
+        tcp.stall()
+        await eventually(lambda: not broker.healthy)
+        assert broker.status().startswith("down")
+        with pytest.raises(BrokerUnavailable):
+            await broker.subscribe(f"bt-{uuid.uuid4().hex[:8]}")
+        tcp.heal()
+        await rec.until(lambda: rec.recoveries > recoveries and broker.healthy)
+        await broker.publish(held, b"after")
+        await rec.until(lambda: (held, b"after") in rec.messages)
