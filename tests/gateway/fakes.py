@@ -44,6 +44,9 @@ class FakeSocket:
         if self.closed is None:
             self.closed = (code, reason)
 
+    def detach(self, receiver: object) -> None:
+        self.receiver = receiver
+
     def read_again(self) -> None:
         self.reading, self.pending = True, 0
         self.writable.set()
