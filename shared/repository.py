@@ -40,6 +40,12 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Pool release: asyncpg already rolled back any open transaction. Tocsin changes no
+    session state (no SET, LISTEN, cursors or session advisory locks), so the default reset
+    query (one more round trip for every query run through the pool) is skipped."""
+
+
 async def create_pool(
     database_url: str, min_size: int = 2, max_size: int = 10, connect_timeout: float = 10
 ) -> asyncpg.Pool:
@@ -49,6 +55,7 @@ async def create_pool(
         min_size=min_size,
         max_size=max_size,
         init=_init_connection,
+        reset=_keep_session,
         command_timeout=30,
         timeout=connect_timeout,
     )
@@ -75,6 +82,13 @@ def _as_uuid(value: str) -> uuid.UUID | None:
         return None
 
 
+# A send is one call (migration 0005): one round trip, one transaction, every row and job.
+_SEND = (
+    "SELECT created, (note).* FROM tocsin_send("
+    "$1::text[], $2, $3, $4, $5, $6, $7, $8, $9::text[], $10::float8[], $11::boolean[], $12)"
+)
+
+
 @dataclass(frozen=True)
 class FeedPage:
     notifications: list[Notification]
@@ -91,55 +105,30 @@ class Repository:
         user_ids: Sequence[str],
         fallback: fallback_jobs.FallbackRequest | None = None,
     ) -> list[Stored]:
-        """Store one notification for each user, in one transaction; returns rows in input order.
+        """Store one notification for each user, atomically; returns rows in input order.
 
-        Each user's seq is bumped under that user's row lock, so seqs are contiguous and
-        commit in order. With an idempotency key, users that already hold a notification
-        under that key get the existing row back (`created=False`) and no new seq.
+        One call of tocsin_send (migration 0005), so one round trip: each user's seq is bumped
+        under that user's row lock, so seqs are contiguous and commit in order; the fallback
+        jobs commit with the rows. Users that already hold a notification under the
+        idempotency key get it back (`created=False`) and no new seq.
         """
-        users = sorted(set(user_ids))
-        async with self.pool.acquire() as conn, conn.transaction():
-            # Create missing counters and lock all of them, in a fixed order (no deadlocks).
-            await conn.execute(
-                "INSERT INTO tocsin_user_seq (user_id)"
-                " SELECT u FROM unnest($1::text[]) AS u ORDER BY u"
-                " ON CONFLICT (user_id) DO UPDATE SET last_seq = tocsin_user_seq.last_seq",
-                users,
-            )
-            found: dict[str, Stored] = {}
-            if new.idempotency_key is not None:
-                rows = await conn.fetch(
-                    "SELECT * FROM tocsin_notifications"
-                    " WHERE idempotency_key = $1 AND user_id = ANY($2::text[])",
-                    new.idempotency_key,
-                    users,
-                )
-                found = {r["user_id"]: Stored(Notification.from_record(r), False) for r in rows}
-            fresh = [u for u in users if u not in found]
-            if fresh:
-                rows = await conn.fetch(
-                    "WITH bumped AS ("
-                    " UPDATE tocsin_user_seq SET last_seq = last_seq + 1"
-                    " WHERE user_id = ANY($1::text[]) RETURNING user_id, last_seq)"
-                    " INSERT INTO tocsin_notifications (user_id, seq, type, title, body,"
-                    " action_url, data, idempotency_key, expires_at)"
-                    " SELECT user_id, last_seq, $2, $3, $4, $5, $6, $7, $8 FROM bumped"
-                    " RETURNING *",
-                    fresh,
-                    new.type,
-                    new.title,
-                    new.body,
-                    new.action_url,
-                    dict(new.data),
-                    new.idempotency_key,
-                    new.expires_at,
-                )
-                found.update(
-                    {r["user_id"]: Stored(Notification.from_record(r), True) for r in rows}
-                )
-            if fallback is not None:  # push / email jobs commit with the notifications
-                created = [s.notification for s in found.values() if s.created]
-                await fallback_jobs.create(conn, created, fallback)
+        plan = fallback or fallback_jobs.NO_FALLBACK
+        rows = await self.pool.fetch(
+            _SEND,
+            sorted(set(user_ids)),
+            new.type,
+            new.title,
+            new.body,
+            new.action_url,
+            new.data,
+            new.idempotency_key,
+            new.expires_at,
+            [job.channel for job in plan.jobs],
+            [job.delay for job in plan.jobs],
+            [job.default_on for job in plan.jobs],
+            plan.email,
+        )
+        found = {r["user_id"]: Stored(Notification.from_record(r), r["created"]) for r in rows}
         return [found[u] for u in dict.fromkeys(user_ids)]
 
     async def backlog(self, user_id: str, after_seq: int, limit: int) -> list[Notification]:
