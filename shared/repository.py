@@ -82,6 +82,17 @@ def _as_uuid(value: str) -> uuid.UUID | None:
         return None
 
 
+# The batched reads: one row per input user, numbered by u.ord (input order, duplicates kept).
+_USERS = "unnest($1::text[]) WITH ORDINALITY AS u(user_id, ord)"
+# `counts` for each u: unread and unseen, not archived, not expired.
+_COUNTS_OF_U = (
+    "CROSS JOIN LATERAL (SELECT count(*) FILTER (WHERE c.read_at IS NULL) AS unread,"
+    " count(*) FILTER (WHERE c.seen_at IS NULL) AS unseen FROM tocsin_notifications AS c"
+    " WHERE c.user_id = u.user_id AND c.archived_at IS NULL"
+    " AND (c.read_at IS NULL OR c.seen_at IS NULL)"
+    " AND (c.expires_at IS NULL OR c.expires_at > now())) AS k"
+)
+
 # A send is one call (migration 0005): one round trip, one transaction, every row and job.
 _SEND = (
     "SELECT created, (note).* FROM tocsin_send("
@@ -324,6 +335,95 @@ class Repository:
                     "UPDATE tocsin_notifications SET published_at = now() WHERE id = ANY($1)",
                     [r["id"] for r in rows],
                 )
+
+    # -- batched reads: one query for many users (gateway/store_batch.py) -------------------
+    # Each returns one answer per input, in input order (duplicates allowed), equal to what
+    # the single-user method returns for it; each is one statement, so one snapshot.
+
+    async def backlog_many(
+        self, requests: Sequence[tuple[str, int, int]]
+    ) -> list[list[Notification]]:
+        """`backlog(user_id, after_seq, limit)` for each (user_id, after_seq, limit)."""
+        found: list[list[Notification]] = [[] for _ in requests]
+        if not requests:
+            return found
+        rows = await self.pool.fetch(
+            "SELECT c.ord, n.* FROM unnest($1::text[], $2::bigint[], $3::bigint[])"
+            "  WITH ORDINALITY AS c(user_id, after_seq, lim, ord)"
+            " CROSS JOIN LATERAL (SELECT * FROM tocsin_notifications AS t"
+            "  WHERE t.user_id = c.user_id AND t.seq > c.after_seq ORDER BY t.seq LIMIT c.lim) AS n"
+            " ORDER BY c.ord, n.seq",
+            [user for user, _, _ in requests],
+            [after for _, after, _ in requests],
+            [limit for _, _, limit in requests],
+        )
+        for r in rows:
+            found[r["ord"] - 1].append(Notification.from_record(r))
+        return found
+
+    async def resume_points(self, user_ids: Sequence[str]) -> list[tuple[int, int]]:
+        """`resume_point(user_id)` for each user."""
+        return [
+            (cursor, latest)
+            for cursor, latest, _ in await self._welcome(user_ids, with_counts=False)
+        ]
+
+    async def counts_many(self, user_ids: Sequence[str]) -> list[Counts]:
+        """`counts(user_id)` for each user."""
+        if not user_ids:
+            return []
+        rows = await self.pool.fetch(
+            f"SELECT k.unread, k.unseen FROM {_USERS} {_COUNTS_OF_U} ORDER BY u.ord",
+            list(user_ids),
+        )
+        return [Counts(unread=r["unread"], unseen=r["unseen"]) for r in rows]
+
+    async def latest_seqs(self, user_ids: Sequence[str]) -> list[int]:
+        """`latest_seq(user_id)` for each user."""
+        if not user_ids:
+            return []
+        rows = await self.pool.fetch(
+            f"SELECT coalesce(s.last_seq, 0) AS latest FROM {_USERS}"
+            " LEFT JOIN tocsin_user_seq AS s ON s.user_id = u.user_id ORDER BY u.ord",
+            list(user_ids),
+        )
+        return [int(r["latest"]) for r in rows]
+
+    async def welcome_state(self, user_id: str) -> tuple[int, int, Counts]:
+        """(cursor, newest seq, counts): `resume_point` and `counts` in one query."""
+        [state] = await self.welcome_states([user_id])
+        return state
+
+    async def welcome_states(self, user_ids: Sequence[str]) -> list[tuple[int, int, Counts]]:
+        """(cursor, newest seq, counts) for each user: `resume_point` and `counts` in one
+        query and one snapshot (what a socket's welcome needs)."""
+        return [
+            (cursor, latest, counts)
+            for cursor, latest, counts in await self._welcome(user_ids, with_counts=True)
+            if counts is not None
+        ]
+
+    async def _welcome(
+        self, user_ids: Sequence[str], *, with_counts: bool
+    ) -> list[tuple[int, int, Counts | None]]:
+        if not user_ids:
+            return []
+        rows = await self.pool.fetch(
+            "SELECT coalesce(s.last_seq, 0) AS latest,"
+            " (SELECT min(f.seq) FROM tocsin_notifications AS f"
+            "  WHERE f.user_id = u.user_id AND f.delivered_at IS NULL) AS first_undelivered"
+            + (", k.unread, k.unseen" if with_counts else "")
+            + f" FROM {_USERS} LEFT JOIN tocsin_user_seq AS s ON s.user_id = u.user_id"
+            + (f" {_COUNTS_OF_U}" if with_counts else "")
+            + " ORDER BY u.ord",
+            list(user_ids),
+        )
+        found: list[tuple[int, int, Counts | None]] = []
+        for r in rows:
+            latest, first = int(r["latest"]), r["first_undelivered"]
+            counts = Counts(r["unread"], r["unseen"]) if with_counts else None
+            found.append((latest if first is None else int(first) - 1, latest, counts))
+        return found
 
     async def newer_for_users(
         self, cursors: Sequence[tuple[str, int]], per_user: int, limit: int
