@@ -31,12 +31,21 @@ STORE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+_JSONB_VERSION = b"\x01"  # jsonb's binary form: a version byte, then the JSON text
+
+
+def _jsonb_out(value: Any) -> bytes:
+    return _JSONB_VERSION + serialization.dumps(value)
+
+
+def _jsonb_in(data: bytes) -> Any:
+    return serialization.loads_stored(data[1:])  # checked per row in Notification.from_record
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
+    # Binary, so no str round trip per value, and composite rows (a replay in _SEND) decode.
     await conn.set_type_codec(
-        "jsonb",
-        encoder=lambda value: serialization.dumps(value).decode(),
-        decoder=serialization.loads_stored,  # checked per row in Notification.from_record
-        schema="pg_catalog",
+        "jsonb", encoder=_jsonb_out, decoder=_jsonb_in, schema="pg_catalog", format="binary"
     )
 
 
@@ -94,8 +103,10 @@ _COUNTS_OF_U = (
 )
 
 # A send is one call (migration 0005): one round trip, one transaction, every row and job.
+# A new row is what was sent plus these four columns; a replay is read whole.
 _SEND = (
-    "SELECT created, (note).* FROM tocsin_send("
+    "SELECT created, (note).id, (note).user_id, (note).seq, (note).created_at,"
+    " CASE WHEN NOT created THEN note END AS replay FROM tocsin_send("
     "$1::text[], $2, $3, $4, $5, $6, $7, $8, $9::text[], $10::float8[], $11::boolean[], $12)"
 )
 
@@ -139,7 +150,7 @@ class Repository:
             [job.default_on for job in plan.jobs],
             plan.email,
         )
-        found = {r["user_id"]: Stored(Notification.from_record(r), r["created"]) for r in rows}
+        found = {r["user_id"]: _stored(new, r) for r in rows}
         return [found[u] for u in dict.fromkeys(user_ids)]
 
     async def backlog(self, user_id: str, after_seq: int, limit: int) -> list[Notification]:
@@ -447,6 +458,26 @@ class Repository:
         )
         found = [Notification.from_record(r) for r in rows]
         return sorted(found, key=lambda n: (n.user_id, n.seq))
+
+
+def _stored(new: NewNotification, row: asyncpg.Record) -> Stored:
+    """A row of _SEND as a Notification: a new one is built from what was sent (its data was
+    checked before the insert), a replay from the stored row."""
+    if not row["created"]:
+        return Stored(Notification.from_record(row["replay"]), False)
+    notification = Notification(
+        id=str(row["id"]),
+        user_id=row["user_id"],
+        seq=row["seq"],
+        type=new.type,
+        title=new.title,
+        body=new.body,
+        action_url=new.action_url,
+        data=new.data,
+        created_at=row["created_at"],
+        expires_at=new.expires_at,
+    )
+    return Stored(notification, True)
 
 
 def _affected(status: str) -> int:
