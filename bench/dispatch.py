@@ -198,7 +198,9 @@ async def _standalone(args: argparse.Namespace) -> dict[str, Any]:
             print(
                 f"round {turn + 1}: {one['sends_per_s']:,.0f} sends/s"
                 f" p50 {one['latency_ms']['p50']:.1f} ms p99 {one['latency_ms']['p99']:.1f} ms"
-                f" server cpu {one['server_cpu']:.0%} statuses {one['statuses']};"
+                f" server cpu {one['server_cpu']:.0%}"
+                f" ({one['server_cpu'] / max(one['sends_per_s'], 1) * 1e6:,.0f} us a send)"
+                f" statuses {one['statuses']};"
                 f" bulk {many.get('notifications_per_s', 0):,.0f}/s"
                 f" ({many.get('seconds', 0):.3f} s, status {many.get('status')})",
                 flush=True,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -13,6 +14,7 @@ import asyncpg
 
 from shared import fallback_jobs, serialization
 from shared.config import StoreSettings
+from shared.fallback_rules import EMAIL, PUSH
 from shared.models import Counts, NewNotification, Notification, Stored
 
 logger = logging.getLogger("tocsin.store")
@@ -120,6 +122,7 @@ class FeedPage:
 class Repository:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
+        self._sends = _SendBatcher(self)
 
     async def insert(
         self,
@@ -129,11 +132,23 @@ class Repository:
     ) -> list[Stored]:
         """Store one notification for each user, atomically; returns rows in input order.
 
-        One call of tocsin_send (migration 0005), so one round trip: each user's seq is bumped
-        under that user's row lock, so seqs are contiguous and commit in order; the fallback
-        jobs commit with the rows. Users that already hold a notification under the
-        idempotency key get it back (`created=False`) and no new seq.
+        Each user's seq is bumped under that user's row lock, so seqs are contiguous and
+        commit in order; the fallback jobs commit with the rows. Users that already hold a
+        notification under the idempotency key get it back (`created=False`) and no new seq.
+        A small send shares its transaction with the other small sends made at the same
+        moment (group commit, _SendBatcher); a large one is one call of tocsin_send.
         """
+        if len(user_ids) <= SHARED_SEND_MAX_USERS:
+            return await self._sends.insert(new, user_ids, fallback)
+        return await self.insert_alone(new, user_ids, fallback)
+
+    async def insert_alone(
+        self,
+        new: NewNotification,
+        user_ids: Sequence[str],
+        fallback: fallback_jobs.FallbackRequest | None = None,
+    ) -> list[Stored]:
+        """`insert` in a transaction of its own: one call of tocsin_send (migration 0005)."""
         plan = fallback or fallback_jobs.NO_FALLBACK
         rows = await self.pool.fetch(
             _SEND,
@@ -478,6 +493,169 @@ def _stored(new: NewNotification, row: asyncpg.Record) -> Stored:
         expires_at=new.expires_at,
     )
     return Stored(notification, True)
+
+
+# -- group commit of small sends ----------------------------------------------------------
+
+SHARED_SEND_MAX_USERS = 50  # recipients: a send this small may share a transaction
+SHARED_SEND_MAX_ROWS = 1000  # notifications per shared transaction
+SHARED_SEND_IN_FLIGHT = 4  # shared transactions at once; sends arriving meanwhile wait
+
+_SEND_MANY = (
+    "SELECT ord, created, (note).id, (note).user_id, (note).seq, (note).created_at,"
+    " CASE WHEN NOT created THEN note END AS replay FROM tocsin_send_many("
+    "$1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::text[],"
+    " $8::timestamptz[], $9::float8[], $10::boolean[], $11::float8[], $12::boolean[],"
+    " $13::text[])"
+)
+
+
+@dataclass
+class _Send:
+    new: NewNotification
+    user_ids: Sequence[str]
+    users: list[str]  # distinct, in input order
+    plan: fallback_jobs.FallbackRequest
+    future: asyncio.Future[list[Stored]]
+
+    def pairs(self) -> set[tuple[str, str]]:
+        key = self.new.idempotency_key
+        return set() if key is None else {(u, key) for u in self.users}
+
+
+class _SendBatcher:
+    """Group commit: small sends that arrive while others are being stored go into the next
+    transaction together, one call of tocsin_send_many for all of them (at most
+    SHARED_SEND_MAX_ROWS rows, SHARED_SEND_IN_FLIGHT calls at once). Each caller gets its own
+    rows, exactly as from a send alone. A store outage fails every send of the transaction
+    (nothing of it was stored); any other failure runs each of its sends alone, so one bad
+    send fails only itself. A (user, idempotency key) pair is in one transaction at most."""
+
+    def __init__(self, repo: Repository) -> None:
+        self._repo = repo
+        self._queue: list[_Send] = []
+        self._scheduled = False
+        self._in_flight: set[asyncio.Task[None]] = set()
+
+    async def insert(
+        self,
+        new: NewNotification,
+        user_ids: Sequence[str],
+        fallback: fallback_jobs.FallbackRequest | None,
+    ) -> list[Stored]:
+        future: asyncio.Future[list[Stored]] = asyncio.get_running_loop().create_future()
+        plan = fallback or fallback_jobs.NO_FALLBACK
+        self._queue.append(_Send(new, user_ids, list(dict.fromkeys(user_ids)), plan, future))
+        self._schedule()
+        return await future
+
+    def _schedule(self) -> None:
+        if self._scheduled or not self._queue or len(self._in_flight) >= SHARED_SEND_IN_FLIGHT:
+            return
+        self._scheduled = True
+        asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        while self._queue and len(self._in_flight) < SHARED_SEND_IN_FLIGHT:
+            batch = self._take()
+            if not batch:
+                return
+            task = asyncio.create_task(self._store(batch))
+            self._in_flight.add(task)
+            task.add_done_callback(self._done)
+
+    def _take(self) -> list[_Send]:
+        """Oldest first, within the row limit, no (user, key) pair twice; the rest wait."""
+        batch: list[_Send] = []
+        rows = 0
+        pairs: set[tuple[str, str]] = set()
+        left: list[_Send] = []
+        for send in self._queue:
+            if send.future.done():
+                continue  # its caller gave up before it was stored
+            mine = send.pairs()
+            if rows + len(send.users) > SHARED_SEND_MAX_ROWS or mine & pairs:
+                left.append(send)
+                continue
+            batch.append(send)
+            rows += len(send.users)
+            pairs |= mine
+        self._queue = left
+        return batch
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        self._schedule()
+
+    async def _store(self, batch: list[_Send]) -> None:
+        try:
+            results = await _send_many(self._repo.pool, batch)
+        except asyncio.CancelledError:
+            for send in batch:
+                send.future.cancel()
+            raise
+        except STORE_ERRORS as exc:
+            for send in batch:
+                if not send.future.done():
+                    send.future.set_exception(exc)
+            return
+        except Exception:
+            if len(batch) == 1:
+                results = None
+            else:
+                logger.exception("a shared send failed; storing its %d sends alone", len(batch))
+                await asyncio.gather(*(self._alone(send) for send in batch))
+                return
+        if results is None:
+            await self._alone(batch[0])
+            return
+        for send, stored in zip(batch, results, strict=True):
+            if not send.future.done():
+                send.future.set_result(stored)
+
+    async def _alone(self, send: _Send) -> None:
+        try:
+            stored = await self._repo.insert_alone(send.new, send.user_ids, send.plan)
+        except Exception as exc:
+            if not send.future.done():
+                send.future.set_exception(exc)
+        else:
+            if not send.future.done():
+                send.future.set_result(stored)
+
+
+async def _send_many(pool: asyncpg.Pool, batch: list[_Send]) -> list[list[Stored]]:
+    """One call of tocsin_send_many for every send of the batch; each send's rows, one per
+    distinct user in input order (as insert_alone answers)."""
+    rows: list[tuple[_Send, str]] = [(send, user) for send in batch for user in send.users]
+    jobs = [{job.channel: job for job in send.plan.jobs} for send, _ in rows]
+    found = await pool.fetch(
+        _SEND_MANY,
+        [user for _, user in rows],
+        [send.new.type for send, _ in rows],
+        [send.new.title for send, _ in rows],
+        [send.new.body for send, _ in rows],
+        [send.new.action_url for send, _ in rows],
+        [send.new.data for send, _ in rows],
+        [send.new.idempotency_key for send, _ in rows],
+        [send.new.expires_at for send, _ in rows],
+        [j[PUSH].delay if PUSH in j else None for j in jobs],
+        [j[PUSH].default_on if PUSH in j else None for j in jobs],
+        [j[EMAIL].delay if EMAIL in j else None for j in jobs],
+        [j[EMAIL].default_on if EMAIL in j else None for j in jobs],
+        [send.plan.email for send, _ in rows],
+    )
+    by_row: dict[int, Stored] = {}
+    for r in found:
+        by_row[r["ord"] - 1] = _stored(rows[r["ord"] - 1][0].new, r)
+    results: list[list[Stored]] = []
+    start = 0
+    for send in batch:
+        mine = {send.users[i]: by_row[start + i] for i in range(len(send.users))}
+        results.append([mine[u] for u in send.users])
+        start += len(send.users)
+    return results
 
 
 def _affected(status: str) -> int:

@@ -126,3 +126,85 @@ BEGIN
     SELECT false, x.e FROM existing AS x;
 END
 $$;
+
+-- Many sends in one call (concurrent single sends coalesced by the dispatcher): row i sends
+-- (in_types[i], in_titles[i], ...) to in_users[i]. Each user's counter is bumped once by the
+-- number of its new rows, which take the seqs in row order. A (user, key) pair appears at
+-- most once in a call (the caller defers repeats to the next call). Fallback jobs per row:
+-- push when push_delays[i] is not null, email when email_delays[i] is not null, under the same
+-- rule as tocsin_send. Returns the row number (ord), as tocsin_send does otherwise.
+CREATE OR REPLACE FUNCTION tocsin_send_many(
+    in_users text[], in_types text[], in_titles text[], in_bodies text[],
+    in_action_urls text[], in_data jsonb[], in_keys text[], in_expires timestamptz[],
+    push_delays float8[], push_default_on boolean[], email_delays float8[],
+    email_default_on boolean[], in_emails text[]
+) RETURNS TABLE (ord bigint, created boolean, note tocsin_notifications)
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan SET jit = off AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM unnest(in_keys) AS k WHERE k IS NOT NULL) THEN
+        -- As in tocsin_send: the key lookup below then sees every earlier send, committed.
+        INSERT INTO tocsin_user_seq AS s (user_id)
+        SELECT DISTINCT u FROM unnest(in_users) AS u ORDER BY u
+        ON CONFLICT (user_id) DO UPDATE SET last_seq = s.last_seq;
+    END IF;
+    RETURN QUERY
+    WITH r AS (
+        SELECT * FROM unnest(
+            in_users, in_types, in_titles, in_bodies, in_action_urls, in_data, in_keys,
+            in_expires, push_delays, push_default_on, email_delays, email_default_on, in_emails
+        ) WITH ORDINALITY AS r(user_id, type, title, body, action_url, data, idempotency_key,
+            expires_at, push_delay, push_default, email_delay, email_default, email, ord)
+    ), existing AS (
+        SELECT r.ord, e FROM r JOIN tocsin_notifications AS e
+            ON r.idempotency_key IS NOT NULL AND e.user_id = r.user_id
+            AND e.idempotency_key = r.idempotency_key
+    ), fresh AS (
+        SELECT r.*,
+            row_number() OVER (PARTITION BY r.user_id ORDER BY r.ord) AS k,
+            count(*) OVER (PARTITION BY r.user_id) AS n
+        FROM r WHERE NOT EXISTS (SELECT 1 FROM existing AS x WHERE x.ord = r.ord)
+    ), bumped AS (
+        INSERT INTO tocsin_user_seq AS s (user_id, last_seq)
+        SELECT f.user_id, count(*) FROM fresh AS f GROUP BY f.user_id ORDER BY f.user_id
+        ON CONFLICT (user_id) DO UPDATE SET last_seq = s.last_seq + EXCLUDED.last_seq
+        RETURNING s.user_id, s.last_seq
+    ), numbered AS (
+        SELECT f.*, b.last_seq - f.n + f.k AS seq FROM fresh AS f JOIN bumped AS b USING (user_id)
+    ), inserted AS (
+        INSERT INTO tocsin_notifications AS t
+            (user_id, seq, type, title, body, action_url, data, idempotency_key, expires_at)
+        SELECT m.user_id, m.seq, m.type, m.title, m.body, m.action_url, m.data,
+            m.idempotency_key, m.expires_at
+        FROM numbered AS m ORDER BY m.ord
+        RETURNING t
+    ), matched AS (
+        SELECT m.*, i.t FROM inserted AS i
+        JOIN numbered AS m ON m.user_id = (i.t).user_id AND m.seq = (i.t).seq
+    ), jobs AS (
+        INSERT INTO tocsin_fallback_jobs AS f
+            (notification_id, user_id, channel, due_at, default_on, email)
+        SELECT (m.t).id, m.user_id, j.channel, now() + make_interval(secs => j.delay),
+            j.default_on, CASE WHEN j.channel = 'email' THEN m.email END
+        FROM matched AS m
+        CROSS JOIN LATERAL (VALUES ('push', m.push_delay, m.push_default),
+            ('email', m.email_delay, m.email_default)) AS j(channel, delay, default_on)
+        LEFT JOIN tocsin_user_preferences AS p ON p.user_id = m.user_id
+        WHERE j.delay IS NOT NULL
+            AND CASE WHEN p.preferences IS NULL THEN j.default_on
+                ELSE tocsin_fallback_allowed(p.preferences, j.channel, m.type, j.default_on)
+            END
+            AND CASE j.channel
+                WHEN 'email' THEN m.email IS NOT NULL OR EXISTS (
+                    SELECT 1 FROM tocsin_user_profiles AS pr
+                    WHERE pr.user_id = m.user_id AND pr.email IS NOT NULL)
+                WHEN 'push' THEN EXISTS (
+                    SELECT 1 FROM tocsin_push_subscriptions AS ps WHERE ps.user_id = m.user_id)
+                ELSE false
+            END
+        ON CONFLICT (notification_id, channel) DO NOTHING
+    )
+    SELECT m.ord, true, m.t FROM matched AS m
+    UNION ALL
+    SELECT x.ord, false, x.e FROM existing AS x;
+END
+$$;

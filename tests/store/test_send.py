@@ -168,3 +168,56 @@ async def test_the_sql_preference_rule_is_the_python_one(pool: asyncpg.Pool, sto
     for row in found:
         expected = prefs.allows(row["channel"], row["kind"], row["default_on"])
         assert row["allowed"] is expected, (stored, dict(row))
+
+
+# -- group commit: small sends made at the same moment share a transaction ----------------
+
+
+async def test_concurrent_small_sends_share_transactions_and_each_gets_its_rows(
+    repo: Repository,
+) -> None:
+    users = [user() for _ in range(8)]
+    sends = [(note(f"t{i}"), [users[i % 8], users[(i * 3) % 8], users[i % 8]]) for i in range(60)]
+    keyed = [(note("keyed", key="same"), [users[0], users[1]]) for _ in range(6)]
+    results = await asyncio.gather(*(repo.insert(n, who, BOTH) for n, who in sends + keyed))
+    for (new, who), stored in zip(sends + keyed, results, strict=True):
+        assert [s.notification.user_id for s in stored] == list(dict.fromkeys(who))
+        assert {s.notification.title for s in stored} == {new.title}
+    created_keyed = [s for stored in results[60:] for s in stored if s.created]
+    assert sorted(s.notification.user_id for s in created_keyed) == sorted(users[:2])
+    for u in users:
+        seqs = [n.seq for n in await repo.backlog(u, 0, 1000)]
+        assert seqs == list(range(1, len(seqs) + 1))
+    rows = await repo.pool.fetch(
+        "SELECT title, user_id, seq, xmin::text AS tx FROM tocsin_notifications"
+        " WHERE user_id = ANY($1)",
+        users,
+    )
+    assert len({r["tx"] for r in rows}) < len(sends)  # fewer transactions than sends
+    stored_by_row = {(s.notification.user_id, s.notification.seq): s for r in results for s in r}
+    assert {(r["user_id"], r["seq"]): r["title"] for r in rows} == {
+        key: s.notification.title for key, s in stored_by_row.items()
+    }
+
+
+async def test_a_send_the_store_refuses_fails_alone(repo: Repository) -> None:
+    good = [user() for _ in range(5)]
+    bad = NewNotification(KIND, "bad \x00 title", "")  # validation stops this before the store
+    results = await asyncio.gather(
+        *(repo.insert(note(f"g{i}"), [u]) for i, u in enumerate(good)),
+        repo.insert(bad, [good[0]]),
+        return_exceptions=True,
+    )
+    assert isinstance(results[-1], asyncpg.PostgresError)
+    assert all(isinstance(r, list) and r[0].created for r in results[:-1])
+    assert [await repo.latest_seq(u) for u in good] == [1] * 5  # and no seq burned
+
+
+async def test_a_store_outage_fails_every_send_of_the_transaction(database_url: str) -> None:
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+    repo = Repository(pool)
+    await pool.close()
+    results = await asyncio.gather(
+        *(repo.insert(note(), [user()]) for _ in range(4)), return_exceptions=True
+    )
+    assert all(isinstance(r, asyncpg.InterfaceError) for r in results)
