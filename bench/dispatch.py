@@ -6,8 +6,14 @@ the load core), so the client costs little beside the dispatcher it measures."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import os
+import secrets
+import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,18 +21,22 @@ import orjson
 
 from bench.frames import BODY, TITLE, TYPE
 from bench.loadclient import percentiles
-from bench.procs import Server, free_port, python, spawn
+from bench.procs import Server, free_port, pin_self, python, spawn
 from bench.systems import Stack
 
 PATH = "/v1/notifications"
 
 
-def start_dispatcher(stack: Stack) -> Server:
+def start_dispatcher(stack: Stack, root: Path | None = None) -> Server:
+    """A dispatcher on the server core; `root`: another checkout's code (a before/after run)."""
     port = free_port()
     env = {**stack.tocsin_env(), "TOCSIN_DISPATCHER_PORT": str(port)}
+    command = python("-m", "tocsin", "dispatcher")
+    if root is not None:
+        command = ["sh", "-c", f'cd "{root}" && exec "$0" "$@"', *command]
     return spawn(
         "dispatcher",
-        python("-m", "tocsin", "dispatcher"),
+        command,
         env,
         port,
         stack.log_dir,
@@ -163,3 +173,65 @@ class Producer:
 
     async def close(self) -> None:
         return None
+
+
+async def _standalone(args: argparse.Namespace) -> dict[str, Any]:
+    """The dispatcher scenario alone against DATABASE_URL / REDIS_URL, `rounds` times."""
+    from shared.migrate import migrate_url
+
+    database_url, redis_url = os.environ["DATABASE_URL"], os.environ["REDIS_URL"]
+    await migrate_url(database_url)
+    log_dir = Path(tempfile.mkdtemp(prefix="tocsin-bench-dispatch-"))
+    stack = Stack(
+        redis_url, database_url, secrets.token_hex(16), secrets.token_hex(16), log_dir, ""
+    )
+    server = await asyncio.to_thread(start_dispatcher, stack, args.root)
+    rounds: list[dict[str, Any]] = []
+    try:
+        for turn in range(args.rounds):
+            run_id = secrets.token_hex(3)
+            users = [f"b{run_id}-send-{i:05d}" for i in range(args.users)]
+            one = await singles(server, stack, users, args.concurrency, args.seconds)
+            bulk_users = [f"b{run_id}-bulk-{i:05d}" for i in range(args.bulk)]
+            many = await bulk(server, stack, bulk_users) if args.bulk else {}
+            rounds.append({"singles": one, "bulk": many})
+            print(
+                f"round {turn + 1}: {one['sends_per_s']:,.0f} sends/s"
+                f" p50 {one['latency_ms']['p50']:.1f} ms p99 {one['latency_ms']['p99']:.1f} ms"
+                f" server cpu {one['server_cpu']:.0%}"
+                f" ({one['server_cpu'] / max(one['sends_per_s'], 1) * 1e6:,.0f} us a send)"
+                f" statuses {one['statuses']};"
+                f" bulk {many.get('notifications_per_s', 0):,.0f}/s"
+                f" ({many.get('seconds', 0):.3f} s, status {many.get('status')})",
+                flush=True,
+            )
+    finally:
+        await asyncio.to_thread(server.stop)
+    return {"rounds": rounds}
+
+
+def main() -> int:
+    """`python -m bench.dispatch`: the dispatcher scenario alone, for before/after figures."""
+    parser = argparse.ArgumentParser(prog="python -m bench.dispatch", description=main.__doc__)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--users", type=int, default=10_000)
+    parser.add_argument("--bulk", type=int, default=10_000, help="users in the bulk request")
+    parser.add_argument("--root", type=Path, help="run the dispatcher from this checkout")
+    args = parser.parse_args()
+    pin_self()
+    result = asyncio.run(_standalone(args))
+    sends = sorted(r["singles"]["sends_per_s"] for r in result["rounds"])
+    p99 = sorted(r["singles"]["latency_ms"]["p99"] for r in result["rounds"])
+    bulks = sorted(r["bulk"].get("notifications_per_s", 0.0) for r in result["rounds"])
+    middle = len(sends) // 2
+    print(
+        f"median: {sends[middle]:,.0f} sends/s, p99 {p99[middle]:.1f} ms;"
+        f" bulk {bulks[middle]:,.0f} notifications/s"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -17,6 +17,7 @@ from gateway.hub import Hub
 from gateway.presence import Presence
 from gateway.readstate import ReadState
 from gateway.settings import GatewaySettings
+from gateway.store_batch import StoreBatch
 from gateway.store_poll import StorePoll
 from shared import serialization
 from shared.broker import BrokerMetrics, RedisBroker
@@ -42,6 +43,9 @@ class Gateway:
         self._pool = await open_pool(s.store)
         metrics.DB_POOL.watch(self._pool)
         self.repo = Repository(self._pool)
+        # Sockets' reads (welcome, backlog, pong, counts) coalesced across sockets asking
+        # together: a connect or reconnect storm costs a few queries, not a few per socket.
+        self.store = StoreBatch(self.repo)
         # A burst waits for a free connection instead of failing with MaxConnectionsError.
         pool = aioredis.BlockingConnectionPool.from_url(
             s.store.redis_url,
@@ -105,6 +109,7 @@ class Gateway:
             logger.warning("%d background tasks did not stop; exiting anyway", len(stuck))
         await self.broker.close()
         await self.redis.aclose()
+        await self.store.close()
         if self._pool is not None:
             metrics.DB_POOL.forget(self._pool)
             await self._pool.close()

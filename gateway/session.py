@@ -134,7 +134,7 @@ class Session:
             socket,
             claims.user_id,
             connection_id,
-            functools.partial(self.gateway.repo.backlog, claims.user_id),
+            functools.partial(self.gateway.store.backlog, claims.user_id),
             queue_size=self.settings.send_queue,
             buffer_bytes=self.settings.send_buffer_bytes,
             page_size=self.settings.backlog_page,
@@ -305,11 +305,9 @@ class Session:
         return frame
 
     async def _welcome(self, conn: Connection, claims: UserClaims, last_seq: int | None) -> None:
-        repo = self.gateway.repo
-        cursor, latest = await repo.resume_point(conn.user_id)
+        cursor, latest, counts = await self.gateway.store.welcome_state(conn.user_id)
         if last_seq is not None:
             cursor = min(last_seq, latest)
-        counts = await repo.counts(conn.user_id)
         conn.last_seq = cursor
         self._arm_expiry(conn, claims)
         welcome = {
@@ -368,7 +366,7 @@ class Session:
         await self.gateway.read_state.seen_all(conn.user_id, up_to)
 
     async def _sync_count(self, conn: Connection, frame: dict[str, Any]) -> None:
-        counts = await self.gateway.repo.counts(conn.user_id)
+        counts = await self.gateway.store.counts(conn.user_id)
         conn.send_json(frames.unread_count(counts))
 
     def _token(self, conn: Connection, frame: dict[str, Any]) -> None:
@@ -390,7 +388,7 @@ class Session:
         t = frame.get("t")
         try:
             async with asyncio.timeout(1.0):  # a stalled store must not hold the pong
-                latest: int | None = await self.gateway.repo.latest_seq(conn.user_id)
+                latest: int | None = await self.gateway.store.latest_seq(conn.user_id)
         except STORE_ERRORS:
             latest = None  # the pong still proves the socket alive
         pong = {"type": "pong", "t": t if isinstance(t, int | float) else None}

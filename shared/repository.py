@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -13,6 +14,7 @@ import asyncpg
 
 from shared import fallback_jobs, serialization
 from shared.config import StoreSettings
+from shared.fallback_rules import EMAIL, PUSH
 from shared.models import Counts, NewNotification, Notification, Stored
 
 logger = logging.getLogger("tocsin.store")
@@ -31,13 +33,28 @@ STORE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+_JSONB_VERSION = b"\x01"  # jsonb's binary form: a version byte, then the JSON text
+
+
+def _jsonb_out(value: Any) -> bytes:
+    return _JSONB_VERSION + serialization.dumps(value)
+
+
+def _jsonb_in(data: bytes) -> Any:
+    return serialization.loads_stored(data[1:])  # checked per row in Notification.from_record
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
+    # Binary, so no str round trip per value, and composite rows (a replay in _SEND) decode.
     await conn.set_type_codec(
-        "jsonb",
-        encoder=lambda value: serialization.dumps(value).decode(),
-        decoder=serialization.loads_stored,  # checked per row in Notification.from_record
-        schema="pg_catalog",
+        "jsonb", encoder=_jsonb_out, decoder=_jsonb_in, schema="pg_catalog", format="binary"
     )
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Pool release: asyncpg already rolled back any open transaction. Tocsin changes no
+    session state (no SET, LISTEN, cursors or session advisory locks), so the default reset
+    query (one more round trip for every query run through the pool) is skipped."""
 
 
 async def create_pool(
@@ -49,6 +66,7 @@ async def create_pool(
         min_size=min_size,
         max_size=max_size,
         init=_init_connection,
+        reset=_keep_session,
         command_timeout=30,
         timeout=connect_timeout,
     )
@@ -75,6 +93,26 @@ def _as_uuid(value: str) -> uuid.UUID | None:
         return None
 
 
+# The batched reads: one row per input user, numbered by u.ord (input order, duplicates kept).
+_USERS = "unnest($1::text[]) WITH ORDINALITY AS u(user_id, ord)"
+# `counts` for each u: unread and unseen, not archived, not expired.
+_COUNTS_OF_U = (
+    "CROSS JOIN LATERAL (SELECT count(*) FILTER (WHERE c.read_at IS NULL) AS unread,"
+    " count(*) FILTER (WHERE c.seen_at IS NULL) AS unseen FROM tocsin_notifications AS c"
+    " WHERE c.user_id = u.user_id AND c.archived_at IS NULL"
+    " AND (c.read_at IS NULL OR c.seen_at IS NULL)"
+    " AND (c.expires_at IS NULL OR c.expires_at > now())) AS k"
+)
+
+# A send is one call (migration 0005): one round trip, one transaction, every row and job.
+# A new row is what was sent plus these four columns; a replay is read whole.
+_SEND = (
+    "SELECT created, (note).id, (note).user_id, (note).seq, (note).created_at,"
+    " CASE WHEN NOT created THEN note END AS replay FROM tocsin_send("
+    "$1::text[], $2, $3, $4, $5, $6, $7, $8, $9::text[], $10::float8[], $11::boolean[], $12)"
+)
+
+
 @dataclass(frozen=True)
 class FeedPage:
     notifications: list[Notification]
@@ -84,6 +122,7 @@ class FeedPage:
 class Repository:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
+        self._sends = _SendBatcher(self)
 
     async def insert(
         self,
@@ -91,55 +130,42 @@ class Repository:
         user_ids: Sequence[str],
         fallback: fallback_jobs.FallbackRequest | None = None,
     ) -> list[Stored]:
-        """Store one notification for each user, in one transaction; returns rows in input order.
+        """Store one notification for each user, atomically; returns rows in input order.
 
         Each user's seq is bumped under that user's row lock, so seqs are contiguous and
-        commit in order. With an idempotency key, users that already hold a notification
-        under that key get the existing row back (`created=False`) and no new seq.
+        commit in order; the fallback jobs commit with the rows. Users that already hold a
+        notification under the idempotency key get it back (`created=False`) and no new seq.
+        A small send shares its transaction with the other small sends made at the same
+        moment (group commit, _SendBatcher); a large one is one call of tocsin_send.
         """
-        users = sorted(set(user_ids))
-        async with self.pool.acquire() as conn, conn.transaction():
-            # Create missing counters and lock all of them, in a fixed order (no deadlocks).
-            await conn.execute(
-                "INSERT INTO tocsin_user_seq (user_id)"
-                " SELECT u FROM unnest($1::text[]) AS u ORDER BY u"
-                " ON CONFLICT (user_id) DO UPDATE SET last_seq = tocsin_user_seq.last_seq",
-                users,
-            )
-            found: dict[str, Stored] = {}
-            if new.idempotency_key is not None:
-                rows = await conn.fetch(
-                    "SELECT * FROM tocsin_notifications"
-                    " WHERE idempotency_key = $1 AND user_id = ANY($2::text[])",
-                    new.idempotency_key,
-                    users,
-                )
-                found = {r["user_id"]: Stored(Notification.from_record(r), False) for r in rows}
-            fresh = [u for u in users if u not in found]
-            if fresh:
-                rows = await conn.fetch(
-                    "WITH bumped AS ("
-                    " UPDATE tocsin_user_seq SET last_seq = last_seq + 1"
-                    " WHERE user_id = ANY($1::text[]) RETURNING user_id, last_seq)"
-                    " INSERT INTO tocsin_notifications (user_id, seq, type, title, body,"
-                    " action_url, data, idempotency_key, expires_at)"
-                    " SELECT user_id, last_seq, $2, $3, $4, $5, $6, $7, $8 FROM bumped"
-                    " RETURNING *",
-                    fresh,
-                    new.type,
-                    new.title,
-                    new.body,
-                    new.action_url,
-                    dict(new.data),
-                    new.idempotency_key,
-                    new.expires_at,
-                )
-                found.update(
-                    {r["user_id"]: Stored(Notification.from_record(r), True) for r in rows}
-                )
-            if fallback is not None:  # push / email jobs commit with the notifications
-                created = [s.notification for s in found.values() if s.created]
-                await fallback_jobs.create(conn, created, fallback)
+        if len(user_ids) <= SHARED_SEND_MAX_USERS:
+            return await self._sends.insert(new, user_ids, fallback)
+        return await self.insert_alone(new, user_ids, fallback)
+
+    async def insert_alone(
+        self,
+        new: NewNotification,
+        user_ids: Sequence[str],
+        fallback: fallback_jobs.FallbackRequest | None = None,
+    ) -> list[Stored]:
+        """`insert` in a transaction of its own: one call of tocsin_send (migration 0005)."""
+        plan = fallback or fallback_jobs.NO_FALLBACK
+        rows = await self.pool.fetch(
+            _SEND,
+            sorted(set(user_ids)),
+            new.type,
+            new.title,
+            new.body,
+            new.action_url,
+            new.data,
+            new.idempotency_key,
+            new.expires_at,
+            [job.channel for job in plan.jobs],
+            [job.delay for job in plan.jobs],
+            [job.default_on for job in plan.jobs],
+            plan.email,
+        )
+        found = {r["user_id"]: _stored(new, r) for r in rows}
         return [found[u] for u in dict.fromkeys(user_ids)]
 
     async def backlog(self, user_id: str, after_seq: int, limit: int) -> list[Notification]:
@@ -336,6 +362,95 @@ class Repository:
                     [r["id"] for r in rows],
                 )
 
+    # -- batched reads: one query for many users (gateway/store_batch.py) -------------------
+    # Each returns one answer per input, in input order (duplicates allowed), equal to what
+    # the single-user method returns for it; each is one statement, so one snapshot.
+
+    async def backlog_many(
+        self, requests: Sequence[tuple[str, int, int]]
+    ) -> list[list[Notification]]:
+        """`backlog(user_id, after_seq, limit)` for each (user_id, after_seq, limit)."""
+        found: list[list[Notification]] = [[] for _ in requests]
+        if not requests:
+            return found
+        rows = await self.pool.fetch(
+            "SELECT c.ord, n.* FROM unnest($1::text[], $2::bigint[], $3::bigint[])"
+            "  WITH ORDINALITY AS c(user_id, after_seq, lim, ord)"
+            " CROSS JOIN LATERAL (SELECT * FROM tocsin_notifications AS t"
+            "  WHERE t.user_id = c.user_id AND t.seq > c.after_seq ORDER BY t.seq LIMIT c.lim) AS n"
+            " ORDER BY c.ord, n.seq",
+            [user for user, _, _ in requests],
+            [after for _, after, _ in requests],
+            [limit for _, _, limit in requests],
+        )
+        for r in rows:
+            found[r["ord"] - 1].append(Notification.from_record(r))
+        return found
+
+    async def resume_points(self, user_ids: Sequence[str]) -> list[tuple[int, int]]:
+        """`resume_point(user_id)` for each user."""
+        return [
+            (cursor, latest)
+            for cursor, latest, _ in await self._welcome(user_ids, with_counts=False)
+        ]
+
+    async def counts_many(self, user_ids: Sequence[str]) -> list[Counts]:
+        """`counts(user_id)` for each user."""
+        if not user_ids:
+            return []
+        rows = await self.pool.fetch(
+            f"SELECT k.unread, k.unseen FROM {_USERS} {_COUNTS_OF_U} ORDER BY u.ord",
+            list(user_ids),
+        )
+        return [Counts(unread=r["unread"], unseen=r["unseen"]) for r in rows]
+
+    async def latest_seqs(self, user_ids: Sequence[str]) -> list[int]:
+        """`latest_seq(user_id)` for each user."""
+        if not user_ids:
+            return []
+        rows = await self.pool.fetch(
+            f"SELECT coalesce(s.last_seq, 0) AS latest FROM {_USERS}"
+            " LEFT JOIN tocsin_user_seq AS s ON s.user_id = u.user_id ORDER BY u.ord",
+            list(user_ids),
+        )
+        return [int(r["latest"]) for r in rows]
+
+    async def welcome_state(self, user_id: str) -> tuple[int, int, Counts]:
+        """(cursor, newest seq, counts): `resume_point` and `counts` in one query."""
+        [state] = await self.welcome_states([user_id])
+        return state
+
+    async def welcome_states(self, user_ids: Sequence[str]) -> list[tuple[int, int, Counts]]:
+        """(cursor, newest seq, counts) for each user: `resume_point` and `counts` in one
+        query and one snapshot (what a socket's welcome needs)."""
+        return [
+            (cursor, latest, counts)
+            for cursor, latest, counts in await self._welcome(user_ids, with_counts=True)
+            if counts is not None
+        ]
+
+    async def _welcome(
+        self, user_ids: Sequence[str], *, with_counts: bool
+    ) -> list[tuple[int, int, Counts | None]]:
+        if not user_ids:
+            return []
+        rows = await self.pool.fetch(
+            "SELECT coalesce(s.last_seq, 0) AS latest,"
+            " (SELECT min(f.seq) FROM tocsin_notifications AS f"
+            "  WHERE f.user_id = u.user_id AND f.delivered_at IS NULL) AS first_undelivered"
+            + (", k.unread, k.unseen" if with_counts else "")
+            + f" FROM {_USERS} LEFT JOIN tocsin_user_seq AS s ON s.user_id = u.user_id"
+            + (f" {_COUNTS_OF_U}" if with_counts else "")
+            + " ORDER BY u.ord",
+            list(user_ids),
+        )
+        found: list[tuple[int, int, Counts | None]] = []
+        for r in rows:
+            latest, first = int(r["latest"]), r["first_undelivered"]
+            counts = Counts(r["unread"], r["unseen"]) if with_counts else None
+            found.append((latest if first is None else int(first) - 1, latest, counts))
+        return found
+
     async def newer_for_users(
         self, cursors: Sequence[tuple[str, int]], per_user: int, limit: int
     ) -> list[Notification]:
@@ -358,6 +473,189 @@ class Repository:
         )
         found = [Notification.from_record(r) for r in rows]
         return sorted(found, key=lambda n: (n.user_id, n.seq))
+
+
+def _stored(new: NewNotification, row: asyncpg.Record) -> Stored:
+    """A row of _SEND as a Notification: a new one is built from what was sent (its data was
+    checked before the insert), a replay from the stored row."""
+    if not row["created"]:
+        return Stored(Notification.from_record(row["replay"]), False)
+    notification = Notification(
+        id=str(row["id"]),
+        user_id=row["user_id"],
+        seq=row["seq"],
+        type=new.type,
+        title=new.title,
+        body=new.body,
+        action_url=new.action_url,
+        data=new.data,
+        created_at=row["created_at"],
+        expires_at=new.expires_at,
+    )
+    return Stored(notification, True)
+
+
+# -- group commit of small sends ----------------------------------------------------------
+
+SHARED_SEND_MAX_USERS = 50  # recipients: a send this small may share a transaction
+SHARED_SEND_MAX_ROWS = 1000  # notifications per shared transaction
+SHARED_SEND_IN_FLIGHT = 4  # shared transactions at once; sends arriving meanwhile wait
+
+_SEND_MANY = (
+    "SELECT ord, created, (note).id, (note).user_id, (note).seq, (note).created_at,"
+    " CASE WHEN NOT created THEN note END AS replay FROM tocsin_send_many("
+    "$1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::text[],"
+    " $8::timestamptz[], $9::float8[], $10::boolean[], $11::float8[], $12::boolean[],"
+    " $13::text[])"
+)
+
+
+@dataclass
+class _Send:
+    new: NewNotification
+    user_ids: Sequence[str]
+    users: list[str]  # distinct, in input order
+    plan: fallback_jobs.FallbackRequest
+    future: asyncio.Future[list[Stored]]
+
+    def pairs(self) -> set[tuple[str, str]]:
+        key = self.new.idempotency_key
+        return set() if key is None else {(u, key) for u in self.users}
+
+
+class _SendBatcher:
+    """Group commit: small sends that arrive while others are being stored go into the next
+    transaction together, one call of tocsin_send_many for all of them (at most
+    SHARED_SEND_MAX_ROWS rows, SHARED_SEND_IN_FLIGHT calls at once). Each caller gets its own
+    rows, exactly as from a send alone. A store outage fails every send of the transaction
+    (nothing of it was stored); any other failure runs each of its sends alone, so one bad
+    send fails only itself. A (user, idempotency key) pair is in one transaction at most."""
+
+    def __init__(self, repo: Repository) -> None:
+        self._repo = repo
+        self._queue: list[_Send] = []
+        self._scheduled = False
+        self._in_flight: set[asyncio.Task[None]] = set()
+
+    async def insert(
+        self,
+        new: NewNotification,
+        user_ids: Sequence[str],
+        fallback: fallback_jobs.FallbackRequest | None,
+    ) -> list[Stored]:
+        future: asyncio.Future[list[Stored]] = asyncio.get_running_loop().create_future()
+        plan = fallback or fallback_jobs.NO_FALLBACK
+        self._queue.append(_Send(new, user_ids, list(dict.fromkeys(user_ids)), plan, future))
+        self._schedule()
+        return await future
+
+    def _schedule(self) -> None:
+        if self._scheduled or not self._queue or len(self._in_flight) >= SHARED_SEND_IN_FLIGHT:
+            return
+        self._scheduled = True
+        asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        while self._queue and len(self._in_flight) < SHARED_SEND_IN_FLIGHT:
+            batch = self._take()
+            if not batch:
+                return
+            task = asyncio.create_task(self._store(batch))
+            self._in_flight.add(task)
+            task.add_done_callback(self._done)
+
+    def _take(self) -> list[_Send]:
+        """Oldest first, within the row limit, no (user, key) pair twice; the rest wait."""
+        batch: list[_Send] = []
+        rows = 0
+        pairs: set[tuple[str, str]] = set()
+        left: list[_Send] = []
+        for send in self._queue:
+            if send.future.done():
+                continue  # its caller gave up before it was stored
+            mine = send.pairs()
+            if rows + len(send.users) > SHARED_SEND_MAX_ROWS or mine & pairs:
+                left.append(send)
+                continue
+            batch.append(send)
+            rows += len(send.users)
+            pairs |= mine
+        self._queue = left
+        return batch
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        self._schedule()
+
+    async def _store(self, batch: list[_Send]) -> None:
+        try:
+            results = await _send_many(self._repo.pool, batch)
+        except asyncio.CancelledError:
+            for send in batch:
+                send.future.cancel()
+            raise
+        except STORE_ERRORS as exc:
+            for send in batch:
+                if not send.future.done():
+                    send.future.set_exception(exc)
+            return
+        except Exception:
+            if len(batch) == 1:
+                results = None
+            else:
+                logger.exception("a shared send failed; storing its %d sends alone", len(batch))
+                await asyncio.gather(*(self._alone(send) for send in batch))
+                return
+        if results is None:
+            await self._alone(batch[0])
+            return
+        for send, stored in zip(batch, results, strict=True):
+            if not send.future.done():
+                send.future.set_result(stored)
+
+    async def _alone(self, send: _Send) -> None:
+        try:
+            stored = await self._repo.insert_alone(send.new, send.user_ids, send.plan)
+        except Exception as exc:
+            if not send.future.done():
+                send.future.set_exception(exc)
+        else:
+            if not send.future.done():
+                send.future.set_result(stored)
+
+
+async def _send_many(pool: asyncpg.Pool, batch: list[_Send]) -> list[list[Stored]]:
+    """One call of tocsin_send_many for every send of the batch; each send's rows, one per
+    distinct user in input order (as insert_alone answers)."""
+    rows: list[tuple[_Send, str]] = [(send, user) for send in batch for user in send.users]
+    jobs = [{job.channel: job for job in send.plan.jobs} for send, _ in rows]
+    found = await pool.fetch(
+        _SEND_MANY,
+        [user for _, user in rows],
+        [send.new.type for send, _ in rows],
+        [send.new.title for send, _ in rows],
+        [send.new.body for send, _ in rows],
+        [send.new.action_url for send, _ in rows],
+        [send.new.data for send, _ in rows],
+        [send.new.idempotency_key for send, _ in rows],
+        [send.new.expires_at for send, _ in rows],
+        [j[PUSH].delay if PUSH in j else None for j in jobs],
+        [j[PUSH].default_on if PUSH in j else None for j in jobs],
+        [j[EMAIL].delay if EMAIL in j else None for j in jobs],
+        [j[EMAIL].default_on if EMAIL in j else None for j in jobs],
+        [send.plan.email for send, _ in rows],
+    )
+    by_row: dict[int, Stored] = {}
+    for r in found:
+        by_row[r["ord"] - 1] = _stored(rows[r["ord"] - 1][0].new, r)
+    results: list[list[Stored]] = []
+    start = 0
+    for send in batch:
+        mine = {send.users[i]: by_row[start + i] for i in range(len(send.users))}
+        results.append([mine[u] for u in send.users])
+        start += len(send.users)
+    return results
 
 
 def _affected(status: str) -> int:

@@ -137,3 +137,22 @@ def test_expires_at_is_kept_in_utc() -> None:
     new = validate(payload, 1, NOW).notification
     assert new.expires_at == datetime(2027, 1, 1, tzinfo=UTC)
     assert new.expires_at is not None and new.expires_at.utcoffset() is not None
+
+
+def test_the_fast_user_id_check_accepts_only_what_the_rule_accepts() -> None:
+    from dispatcher.validation import _plain_user_id
+    from shared.auth import USER_ID_MAX_LENGTH, user_id_problem
+
+    samples: list[object] = [chr(c) for c in range(0x300)] + ["a" * USER_ID_MAX_LENGTH]
+    samples += ["a" * (USER_ID_MAX_LENGTH + 1), "", "a\nb", "x\x7f", "ü", 7, None, True]
+    for sample in samples:
+        if _plain_user_id(sample):
+            assert user_id_problem(sample) is None, repr(sample)
+    assert _plain_user_id("user 42:a/b")
+
+
+@pytest.mark.parametrize("bad", ["a\nb", "", "x" * 300, 5, "\ud800", "tab\there"])
+def test_a_bad_id_among_many_is_named(bad: object) -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        validate({"user_ids": ["ok-1", bad, "ok-2"], "type": "system:alert", "title": "t"}, 100)
+    assert [e.field for e in caught.value.errors] == ["user_ids[1]"]
