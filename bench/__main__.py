@@ -34,7 +34,14 @@ from bench.procs import (
     raise_fd_limit,
     two_cores,
 )
-from bench.systems import Stack, System, start_floor, start_limit, start_tocsin
+from bench.systems import (
+    Stack,
+    System,
+    gateway_reads_envelopes,
+    start_floor,
+    start_limit,
+    start_tocsin,
+)
 from shared.migrate import migrate_url
 
 Starter = Callable[[Stack], Awaitable[System]]
@@ -123,7 +130,14 @@ async def live_scenario(
             )
         result = await live.saturate(system, client, users, p.ladder, fanout=tabs)
         await client.call("close_all", wait=120, timeout=60)
-        return {"label": system.label, "tabs_per_user": tabs, "connect": connected, **result}
+        return {
+            "label": system.label,
+            "notes": system.notes,
+            "pinned": system.pinned,
+            "tabs_per_user": tabs,
+            "connect": connected,
+            **result,
+        }
     finally:
         await system.stop()
 
@@ -146,7 +160,7 @@ MISSING_FULL: list[str] = []
 MISSING_SHORT = [
     "19,500 idle sockets (short profile: 5,000)",
     "500 users x 4 tabs",
-    "2 gateway processes",
+    "tocsin gateway --processes 2",
     "end to end through the dispatcher with commit-to-socket latency",
     "the reconnect storm (every tab drops and resumes 10 missed)",
     "one user resuming 5,000",
@@ -205,15 +219,17 @@ async def full_extras(
     results["resume"] = await resume_scenarios(stack, client, p)
 
     async def two(stack: Stack) -> System:
-        return await start_tocsin(stack, gateways=2)
+        return await start_tocsin(stack, processes=2)
 
-    log("tocsin: 2 gateway processes (unpinned)")
+    log("tocsin: tocsin gateway --processes 2 (both cores, beside the load)")
     results["live"]["tocsin-2proc"] = await live_scenario(two, stack, client, p, tag="-2p")
 
 
 async def e2e_scenario(stack: Stack, client: LoadClient, p: Profile) -> Any:
     system = await start_tocsin(stack)
     dispatcher = await asyncio.to_thread(dispatch.start_dispatcher, stack)
+    if system.publisher is not None:
+        await system.publisher.close()  # Redis stays out of it: sends go through the dispatcher
     system.publisher = dispatch.Producer(dispatcher, stack)
     system.label = "Tocsin end to end through the dispatcher"
     try:
@@ -260,6 +276,7 @@ def meta(p: Profile) -> dict[str, Any]:
         "commit": commit or "unknown",
         "uncommitted": [line[3:] for line in dirty if line.strip()],
         "noise": NOISE,
+        "pubsub": "envelope" if gateway_reads_envelopes() else "bare frames",
         "load_average": os.getloadavg(),
     }
 
