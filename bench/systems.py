@@ -4,7 +4,7 @@ this process's publisher (on the load core).
 
 Tocsin gets exactly what its dispatcher publishes: the `notification:new` frame behind the
 routing line of shared/envelope.py (`n <seq> <created_ms>`). The floor relays what it gets to
-the sockets as it is, so it gets the bare frame: the same JSON bytes, without the ~25-byte
+the sockets as it is, so it gets the bare frame: the same JSON bytes, without the ~20-byte
 routing line it has no use for (our stack with no features, no routing either)."""
 
 from __future__ import annotations
