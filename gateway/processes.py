@@ -11,7 +11,8 @@ listening on it: that keeps the port reserved while a node restarts and takes no
 The supervisor forwards SIGTERM / SIGINT to every node, so each drains as a lone gateway does
 (a `reconnect` frame and close 1012 on every socket; see gateway/server.py), and exits once
 all have. A node that dies is logged and started again after a growing delay; one that keeps
-dying (GIVE_UP_AFTER deaths in a row, each soon after its start) stops them all, exit 1.
+dying (RestartPolicy: 5 deaths in a row, each within a minute of its start) stops them all,
+exit 1.
 """
 
 from __future__ import annotations
