@@ -52,8 +52,12 @@ def _live_row(name: str, results: dict[str, Any]) -> str:
         flags.append(
             f"offered {overload['rate']:,.0f}/s: delivered {overload['delivered_per_s']:,.0f}/s"
         )
-    if live and not live.get("pinned", True):  # core 0's busy share says nothing of it
-        flags.append(f"server CPU {live['server_cpu_at_saturation']:.0%} at saturation")
+    if live and not live.get("pinned", True):  # on every core: their busy share in all
+        flags.append(
+            f"server CPU {live['server_cpu_at_saturation']:.0%} of "
+            f"{len(live['ladder'][0]['cores_busy'])}00% at saturation"
+            f" (all cores busy {live.get('cores_busy_at_saturation', 0):.0%} in all)"
+        )
     elif live:
         flags.append(
             f"server CPU {live['server_cpu_at_saturation']:.0%} at saturation"
