@@ -29,9 +29,11 @@ def two_cores() -> bool:
     return (os.cpu_count() or 1) >= 2 and shutil.which("taskset") is not None
 
 
-def pinned(core: int, args: list[str]) -> list[str]:
-    """taskset execs the command, so the child's PID is the server's."""
-    return ["taskset", "-c", str(core), *args] if two_cores() else args
+def pinned(core: int | None, args: list[str]) -> list[str]:
+    """taskset execs the command, so the child's PID is the server's. `None`: every core (a
+    child would otherwise inherit this process's pinning to the load core)."""
+    cores = str(core) if core is not None else f"0-{(os.cpu_count() or 1) - 1}"
+    return ["taskset", "-c", cores, *args] if two_cores() else args
 
 
 def pin_self() -> None:
@@ -144,13 +146,13 @@ def spawn(
     port: int,
     log_dir: Path,
     *,
-    core: int | None = SERVER_CORE,
+    core: int | None = SERVER_CORE,  # None: every core
     ready_url: str | None = None,
     timeout: float = 30,
     tree: bool = False,
 ) -> Server:
     log_path = log_dir / f"{name}-{port}.log"
-    command = pinned(core, args) if core is not None else args
+    command = pinned(core, args)
     full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
