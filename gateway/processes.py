@@ -135,6 +135,8 @@ def reserve_port(settings: GatewaySettings) -> tuple[list[socket.socket], int]:
             "run one `tocsin gateway` per port instead",
         )
     try:
+        if settings.port:  # bound by anything, even another supervisor's nodes: not ours
+            socket.create_server((settings.host, settings.port)).close()
         sockets = reuse_port_sockets(settings.host, settings.port)
     except OSError as exc:
         raise ConfigError(

@@ -170,6 +170,17 @@ def test_a_port_held_by_another_program_exits_2(env: dict[str, str]) -> None:
     assert "TOCSIN_GATEWAY_PORT" in done.stderr
 
 
+def test_a_second_supervisor_on_the_same_port_exits_2(
+    gateways: ServerProcess, env: dict[str, str]
+) -> None:
+    """SO_REUSEPORT would let it join the port and take half the connections: it must not."""
+    environ = clean_environ(**env, TOCSIN_GATEWAY_PORT=str(gateways.port))
+    done = tocsin("gateway", "--processes", "2", env=environ)
+    assert done.returncode == 2, done.stderr
+    assert "TOCSIN_GATEWAY_PORT" in done.stderr
+    assert gateways.process.poll() is None
+
+
 def test_processes_argument_errors_exit_2() -> None:
     done = tocsin("gateway", "--processes", "0", env=clean_environ())
     assert done.returncode == 2 and "must be positive" in done.stderr
