@@ -34,7 +34,14 @@ from bench.procs import (
     raise_fd_limit,
     two_cores,
 )
-from bench.systems import Stack, System, start_floor, start_limit, start_tocsin
+from bench.systems import (
+    Stack,
+    System,
+    gateway_reads_envelopes,
+    start_floor,
+    start_limit,
+    start_tocsin,
+)
 from shared.migrate import migrate_url
 
 Starter = Callable[[Stack], Awaitable[System]]
@@ -65,7 +72,19 @@ SELF_CHECK = Profile(
 )
 SHORT = Profile("short", 2000, Ladder(2000, 1.6, 12, 2.0), 5000, 5, 5.0, 32, 10_000)
 FULL = Profile("full", 2000, Ladder(2000, 1.4, 16, 3.0), 19_500, 10, 10.0, 32, 10_000, True)
-SYSTEMS: dict[str, Starter] = {"limit": start_limit, "floor": start_floor, "tocsin": start_tocsin}
+
+
+async def start_tocsin2(stack: Stack) -> System:
+    return await start_tocsin(stack, processes=2)
+
+
+# --systems picks from these; FULL=1 measures tocsin2's live throughput among its extras.
+SYSTEMS: dict[str, Starter] = {
+    "limit": start_limit,
+    "floor": start_floor,
+    "tocsin": start_tocsin,
+    "tocsin2": start_tocsin2,
+}
 
 
 @contextlib.asynccontextmanager
@@ -123,7 +142,14 @@ async def live_scenario(
             )
         result = await live.saturate(system, client, users, p.ladder, fanout=tabs)
         await client.call("close_all", wait=120, timeout=60)
-        return {"label": system.label, "tabs_per_user": tabs, "connect": connected, **result}
+        return {
+            "label": system.label,
+            "notes": system.notes,
+            "pinned": system.pinned,
+            "tabs_per_user": tabs,
+            "connect": connected,
+            **result,
+        }
     finally:
         await system.stop()
 
@@ -146,7 +172,7 @@ MISSING_FULL: list[str] = []
 MISSING_SHORT = [
     "19,500 idle sockets (short profile: 5,000)",
     "500 users x 4 tabs",
-    "2 gateway processes",
+    "tocsin gateway --processes 2",
     "end to end through the dispatcher with commit-to-socket latency",
     "the reconnect storm (every tab drops and resumes 10 missed)",
     "one user resuming 5,000",
@@ -204,16 +230,17 @@ async def full_extras(
     log("tocsin: reconnect storm and one user resuming 5,000")
     results["resume"] = await resume_scenarios(stack, client, p)
 
-    async def two(stack: Stack) -> System:
-        return await start_tocsin(stack, gateways=2)
-
-    log("tocsin: 2 gateway processes (unpinned)")
-    results["live"]["tocsin-2proc"] = await live_scenario(two, stack, client, p, tag="-2p")
+    if "tocsin2" not in results["live"]:
+        log("tocsin: tocsin gateway --processes 2 (both cores, beside the load)")
+        two = await live_scenario(start_tocsin2, stack, client, p, tag="-2p")
+        results["live"]["tocsin-2proc"] = two
 
 
 async def e2e_scenario(stack: Stack, client: LoadClient, p: Profile) -> Any:
     system = await start_tocsin(stack)
     dispatcher = await asyncio.to_thread(dispatch.start_dispatcher, stack)
+    if system.publisher is not None:
+        await system.publisher.close()  # Redis stays out of it: sends go through the dispatcher
     system.publisher = dispatch.Producer(dispatcher, stack)
     system.label = "Tocsin end to end through the dispatcher"
     try:
@@ -260,6 +287,7 @@ def meta(p: Profile) -> dict[str, Any]:
         "commit": commit or "unknown",
         "uncommitted": [line[3:] for line in dirty if line.strip()],
         "noise": NOISE,
+        "pubsub": "envelope" if gateway_reads_envelopes() else "bare frames",
         "load_average": os.getloadavg(),
     }
 
@@ -282,7 +310,11 @@ def main() -> int:
     parser.add_argument(
         "--extras", action="store_true", help="with --self-check: the FULL=1 scenarios, tiny"
     )
-    parser.add_argument("--systems", default="limit,floor,tocsin")
+    parser.add_argument(
+        "--systems",
+        default="limit,floor,tocsin",
+        help=f"comma-separated, of {', '.join(SYSTEMS)} (tocsin2: --processes 2, unpinned)",
+    )
     args = parser.parse_args()
     profile = SELF_CHECK if args.self_check else FULL if args.full else SHORT
     if args.extras:

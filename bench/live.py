@@ -120,6 +120,9 @@ async def saturate(
         "load_core_bound": statistics.median(s["load_core_cpu"] for s in top) > CLIENT_BOUND,
         "server_cpu_at_saturation": statistics.median(sum(s["server_cpu"]) for s in top),
         "server_core_busy_at_saturation": statistics.median(s["cores_busy"][0] for s in top),
+        "cores_busy_at_saturation": statistics.median(
+            statistics.fmean(s["cores_busy"]) for s in top
+        ),
         "per_server_core_s": medians.get("sustained", medians.get("overload", {})).get(
             "per_server_core_s"
         ),

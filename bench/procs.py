@@ -29,9 +29,11 @@ def two_cores() -> bool:
     return (os.cpu_count() or 1) >= 2 and shutil.which("taskset") is not None
 
 
-def pinned(core: int, args: list[str]) -> list[str]:
-    """taskset execs the command, so the child's PID is the server's."""
-    return ["taskset", "-c", str(core), *args] if two_cores() else args
+def pinned(core: int | None, args: list[str]) -> list[str]:
+    """taskset execs the command, so the child's PID is the server's. `None`: every core (a
+    child would otherwise inherit this process's pinning to the load core)."""
+    cores = str(core) if core is not None else f"0-{(os.cpu_count() or 1) - 1}"
+    return ["taskset", "-c", cores, *args] if two_cores() else args
 
 
 def pin_self() -> None:
@@ -95,6 +97,7 @@ class Server:
     process: subprocess.Popen[bytes]
     port: int
     log_path: Path
+    tree: bool = False  # a supervisor: its children count too
     ps: psutil.Process = field(init=False)
 
     def __post_init__(self) -> None:
@@ -104,14 +107,29 @@ class Server:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/v1/ws"
 
+    def _processes(self) -> list[psutil.Process]:
+        return [self.ps, *self.ps.children(recursive=True)] if self.tree else [self.ps]
+
     def cpu_seconds(self) -> float:
-        times = self.ps.cpu_times()
-        return float(times.user + times.system)
+        total = 0.0
+        for ps in self._processes():
+            try:
+                times = ps.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+        return total
 
     def rss(self) -> int:
-        return int(self.ps.memory_info().rss)
+        total = 0
+        for ps in self._processes():
+            try:
+                total += ps.memory_info().rss
+            except psutil.NoSuchProcess:
+                continue
+        return total
 
-    def stop(self, timeout: float = 15) -> None:
+    def stop(self, timeout: float = 30) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -128,18 +146,19 @@ def spawn(
     port: int,
     log_dir: Path,
     *,
-    core: int | None = SERVER_CORE,
+    core: int | None = SERVER_CORE,  # None: every core
     ready_url: str | None = None,
     timeout: float = 30,
+    tree: bool = False,
 ) -> Server:
     log_path = log_dir / f"{name}-{port}.log"
-    command = pinned(core, args) if core is not None else args
+    command = pinned(core, args)
     full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             command, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT
         )
-    server = Server(name, process, port, log_path)
+    server = Server(name, process, port, log_path, tree)
     try:
         _wait_ready(server, ready_url, timeout)
     except RuntimeError:

@@ -40,7 +40,7 @@ def _live_row(name: str, results: dict[str, Any]) -> str:
     live = results["live"].get(name, {})
     idle = results["idle"].get(name, {})
     ratio = results["ratios"].get(name, {})
-    flags = []
+    flags = list(live.get("notes", []))
     if live.get("client_bound"):
         flags.append("load client near 100% CPU")
     if live.get("load_core_bound"):
@@ -52,7 +52,13 @@ def _live_row(name: str, results: dict[str, Any]) -> str:
         flags.append(
             f"offered {overload['rate']:,.0f}/s: delivered {overload['delivered_per_s']:,.0f}/s"
         )
-    if live:
+    if live and not live.get("pinned", True):  # on every core: their busy share in all
+        flags.append(
+            f"server CPU {live['server_cpu_at_saturation']:.0%} of "
+            f"{len(live['ladder'][0]['cores_busy'])}00% at saturation"
+            f" (all cores busy {live.get('cores_busy_at_saturation', 0):.0%} in all)"
+        )
+    elif live:
         flags.append(
             f"server CPU {live['server_cpu_at_saturation']:.0%} at saturation"
             f" (core 0 busy {live.get('server_core_busy_at_saturation', 0):.0%} in all)"
@@ -124,6 +130,7 @@ def _resume_rows(resume: dict[str, Any] | None) -> list[str]:
         "| --- | --- | --- |",
         f"| reconnect storm: {storm['tabs']:,} tabs drop, each resumes {storm['missed_each']} "
         f"| all whole in {_num(storm['whole_in_seconds'], 1)} s, lost {storm['lost']}, "
+        f"gaps {storm.get('gaps', '-')}, duplicates {storm.get('duplicates', '-')}, "
         f"failed {storm['failed']} | ≤ 8 s, zero loss |",
         f"| one user resuming {deep['notifications']:,} "
         f"| whole in {_num(deep['whole_in_seconds'], 2)} s, lost {deep['lost']} | zero loss |",

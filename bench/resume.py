@@ -33,12 +33,13 @@ async def storm(
     for _ in range(missed):
         result = await dispatch.bulk(dispatcher, stack, users)
         sent += result["users"] if result["status"] == 201 else 0
-    before = (await client.call("stats"))["backlog"]
+    before = await client.call("stats")
     back = await client.call(
         "connect", wait=900, urls=system.urls, users=users, secret=system.secret,
         concurrency=concurrency, timeout=120, last_seq=0,
     )  # fmt: skip
-    resumed = back["backlog"] - before
+    after = await client.call("stats")
+    resumed = back["backlog"] - before["backlog"]
     await client.call("close_all", wait=300, timeout=120)
     return {
         "tabs": tabs,
@@ -47,6 +48,8 @@ async def storm(
         "sent": sent,
         "resumed": resumed,
         "lost": sent - resumed,
+        "gaps": after["gaps"] - before["gaps"],  # a seq skipped within a tab's stream
+        "duplicates": after["dups"] - before["dups"],
         "whole_in_seconds": back["seconds"],
         "failed": back["failed"],
         "failures": back["failures"],

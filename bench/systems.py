@@ -1,23 +1,31 @@
-"""The three systems under test, each started on the server core, and how load is offered to
-each: the limit makes its own frames on command; the floor and Tocsin get them through Redis
-from this process's publisher (on the load core), exactly as a dispatcher would publish."""
+"""The systems under test, each started on the server core, and how load is offered to each:
+the limit makes its own frames on command; the floor and Tocsin get them through Redis from
+this process's publisher (on the load core).
+
+Tocsin gets exactly what its dispatcher publishes: the `notification:new` frame behind the
+routing line of shared/envelope.py (`n <seq> <created_ms>`). The floor relays what it gets to
+the sockets as it is, so it gets the bare frame: the same JSON bytes, without the ~20-byte
+routing line it has no use for (our stack with no features, no routing either)."""
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Protocol
 
+import httpx
 import orjson
 import redis.asyncio as aioredis
 from websockets.asyncio.client import connect
 
-from bench.frames import SENTINEL_USER, Template, browser_template, created_text
-from bench.procs import Server, free_port, python, spawn
-from dispatcher.publisher import Publisher
-from shared import keys
+from bench.frames import Template, browser_template, created_text
+from bench.procs import ROOT, Server, free_port, python, spawn
+from shared import envelope, keys
 
 TICK = 0.005
 
@@ -43,29 +51,33 @@ class Stack:
 
 
 class RedisPublisher:
-    """Publishes `rate` frames/s round-robin over users, in 5 ms ticks, one pipeline a tick."""
+    """Publishes `rate` frames/s round-robin over users, in 5 ms ticks, one pipeline a tick;
+    with `routed`, each behind its envelope routing line (what Tocsin's dispatcher publishes)."""
 
-    def __init__(self, redis_url: str, template: Template, channel: str) -> None:
+    def __init__(self, redis_url: str, template: Template, routed: bool) -> None:
         self.redis = aioredis.Redis.from_url(redis_url)
         self.template = template
-        self.channel = channel  # holds SENTINEL_USER where the user id goes
+        self.routed = routed
         self.seqs: dict[str, int] = {}
 
     async def run(self, users: list[str], rate: float, duration: float) -> int:
         start = time.monotonic()
         sent = turn = 0
-        channels = {user: self.channel.replace(SENTINEL_USER, user) for user in users}
+        channels = {user: keys.user_channel(user) for user in users}
         while (elapsed := time.monotonic() - start) < duration:
             due = int(rate * elapsed) - sent
             if due > 0:
                 now = time.time()
-                created = created_text(now)
+                created, created_ms = created_text(now), int(now * 1000)
                 pipe = self.redis.pipeline(transaction=False)
                 for _ in range(due):
                     user = users[turn % len(users)]
                     turn += 1
                     seq = self.seqs[user] = self.seqs.get(user, 0) + 1
-                    pipe.publish(channels[user], self.template.fill(user, seq, now, created))
+                    frame = self.template.fill(user, seq, now, created)
+                    if self.routed:
+                        frame = envelope.notification(seq, created_ms, frame)
+                    pipe.publish(channels[user], frame)
                 await pipe.execute()
                 sent += due
             await asyncio.sleep(TICK)
@@ -75,24 +87,18 @@ class RedisPublisher:
         await self.redis.aclose()
 
 
-async def dispatcher_template(redis_url: str) -> tuple[Template, str]:
-    """What the dispatcher's own publisher sends for a notification, and on which channel,
-    caught once on Redis: the bench then publishes the same bytes with fresh values."""
-    from bench.frames import sentinel_notification
+@cache
+def gateway_reads_envelopes() -> bool:
+    """Whether the gateway under test reads the envelope (its code loads shared/envelope.py).
 
-    client = aioredis.Redis.from_url(redis_url)
-    pubsub = client.pubsub()
-    try:
-        await pubsub.psubscribe("*")
-        await Publisher(client, 5.0).publish_all([sentinel_notification()])
-        async with asyncio.timeout(5):
-            while True:
-                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1)
-                if message is not None and SENTINEL_USER in message["channel"].decode():
-                    return Template(message["data"]), message["channel"].decode()
-    finally:
-        await pubsub.aclose()  # type: ignore[no-untyped-call]
-        await client.aclose()
+    Issue 9 moves the dispatcher and the gateway to the envelope in separate commits; a gateway
+    from before reads bare frames, as the dispatcher published them then. Asked once, of a
+    fresh interpreter (this one has loaded the module itself)."""
+    probe = "import sys, gateway.app; print('shared.envelope' in sys.modules)"
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip() == "True"
 
 
 class Pusher(Protocol):
@@ -107,7 +113,8 @@ class System:
     servers: list[Server]
     secret: str | None  # JWT secret when the system checks tokens
     publisher: Pusher | None = None
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # shown beside its figures
+    pinned: bool = True  # on the server core alone
 
     @property
     def urls(self) -> list[str]:
@@ -144,37 +151,66 @@ async def start_floor(stack: Stack) -> System:
     server = spawn(
         "floor", args, {}, port, stack.log_dir, ready_url=f"http://127.0.0.1:{port}/healthz"
     )
-    publisher = RedisPublisher(
-        stack.redis_url, browser_template(), keys.user_channel(SENTINEL_USER)
-    )
+    publisher = RedisPublisher(stack.redis_url, browser_template(), routed=False)
     label = "minimal Starlette + uvicorn relay, one redis-py pub/sub (the floor)"
     return System("floor", label, [server], None, publisher)
 
 
-def start_gateway(stack: Stack, index: int, core: int | None) -> Server:
+def start_gateway(stack: Stack, processes: int = 1) -> Server:
+    """`tocsin gateway` pinned to the server core; with processes > 1, `--processes N` on
+    every core (the load's too), measured with its children."""
     port = free_port()
     env = {
         **stack.tocsin_env(),
         "TOCSIN_GATEWAY_PORT": str(port),
-        "TOCSIN_NODE_ID": f"bench-{stack.run_id}-gw{index}",
+        "TOCSIN_NODE_ID": f"bench-{stack.run_id}-gw{processes}",
     }
-    ready = f"http://127.0.0.1:{port}/readyz"
-    return spawn(
-        f"gateway{index}",
-        python("-m", "tocsin", "gateway"),
+    args = python("-m", "tocsin", "gateway")
+    if processes > 1:
+        args += ["--processes", str(processes)]
+    server = spawn(
+        f"gateway-x{processes}",
+        args,
         env,
         port,
         stack.log_dir,
-        core=core,
-        ready_url=ready,
+        core=0 if processes == 1 else None,
+        ready_url=f"http://127.0.0.1:{port}/readyz",
+        tree=processes > 1,
     )
+    if processes > 1:
+        nodes = {f"{env['TOCSIN_NODE_ID']}-p{k}" for k in range(processes)}
+        _wait_nodes(server, nodes)
+    return server
 
 
-async def start_tocsin(stack: Stack, gateways: int = 1) -> System:
-    cores: list[int | None] = [0] if gateways == 1 else [None] * gateways
-    servers = [await asyncio.to_thread(start_gateway, stack, i, c) for i, c in enumerate(cores)]
-    template, channel = await dispatcher_template(stack.redis_url)
-    name = "tocsin" if gateways == 1 else f"tocsin{gateways}"
-    label = "Tocsin gateway" if gateways == 1 else f"Tocsin, {gateways} gateway processes"
-    publisher = RedisPublisher(stack.redis_url, template, channel)
-    return System(name, label, servers, stack.jwt_secret, publisher)
+def _wait_nodes(server: Server, nodes: set[str], within: float = 30) -> None:
+    """Until every node answers on the shared port (each request on a new connection, which
+    the kernel hands to any of them)."""
+    seen: set[str] = set()
+    deadline = time.monotonic() + within
+    while not nodes <= seen:
+        if server.process.poll() is not None or time.monotonic() > deadline:
+            server.stop(5)
+            raise RuntimeError(f"gateway nodes {sorted(nodes - seen)} never answered")
+        try:
+            url = f"http://127.0.0.1:{server.port}/healthz"
+            seen.add(httpx.get(url, timeout=2).json()["node"])
+        except httpx.HTTPError:
+            time.sleep(0.1)
+
+
+async def start_tocsin(stack: Stack, processes: int = 1) -> System:
+    server = await asyncio.to_thread(start_gateway, stack, processes)
+    routed = await asyncio.to_thread(gateway_reads_envelopes)
+    publisher = RedisPublisher(stack.redis_url, browser_template(), routed)
+    if processes == 1:
+        return System("tocsin", "Tocsin gateway", [server], stack.jwt_secret, publisher)
+    label = f"Tocsin gateway, {processes} processes"
+    notes = [
+        f"`--processes {processes}` on one port, unpinned: the load client, publisher and "
+        "Redis share the same cores; server CPU counts every process"
+    ]
+    return System(
+        f"tocsin{processes}", label, [server], stack.jwt_secret, publisher, notes, pinned=False
+    )

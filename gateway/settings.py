@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import os
 import re
 from dataclasses import dataclass, field
 
@@ -56,6 +57,7 @@ class GatewaySettings:
     vapid_public_key: str | None = None  # web push application server key (base64url)
     unsubscribe_secret: str | None = None  # signs the emails' unsubscribe links
     fallback_rules: Rules = field(default_factory=lambda: fallback_rules(Env({})))
+    processes: int = 1  # gateway nodes this command runs on one port (gateway/processes.py)
 
     def origin_allowed(self, origin: str | None) -> bool:
         """Browsers always send Origin; a socket without one is not a cross-site page."""
@@ -110,7 +112,24 @@ class GatewaySettings:
             vapid_public_key=vapid_public_key(env),
             unsubscribe_secret=unsubscribe_secret(env),
             fallback_rules=fallback_rules(env),
+            processes=gateway_processes(env),
         )
+
+
+MAX_PROCESSES = 256
+
+
+def gateway_processes(env: Env) -> int:
+    """TOCSIN_GATEWAY_PROCESSES: a count, or `auto` for one per core (os.cpu_count())."""
+    name = "TOCSIN_GATEWAY_PROCESSES"
+    raw = env.optional(name)
+    if raw is None:
+        return 1
+    if raw.lower() == "auto":
+        return max(1, min(os.cpu_count() or 1, MAX_PROCESSES))
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PROCESSES:
+        raise ConfigError(name, f"must be a count from 1 to {MAX_PROCESSES} or auto, got {raw!r}")
+    return int(raw)
 
 
 def vapid_public_key(env: Env) -> str | None:

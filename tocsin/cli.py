@@ -35,7 +35,7 @@ def _dispatcher(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 def _gateway(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     from tocsin.serve import serve_gateway
 
-    return serve_gateway(environ)
+    return serve_gateway(environ, reuse_port=args.reuse_port)
 
 
 def _worker(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
@@ -103,6 +103,12 @@ def _positive(text: str) -> int:
     return value
 
 
+def _processes(text: str) -> str:
+    if text.strip().lower() == "auto":
+        return "auto"
+    return str(_positive(text))
+
+
 def _data_dir_option(command: argparse.ArgumentParser, what: str) -> None:
     command.add_argument(
         "--data-dir",
@@ -132,7 +138,9 @@ def parser() -> argparse.ArgumentParser:
         "when DATABASE_URL / REDIS_URL are unset.",
     )
     _data_dir_option(run, "where the database and the generated secrets are kept")
-    command("gateway", _gateway, "Run one gateway node (browser WebSockets and REST).")
+    _gateway_command(
+        command("gateway", _gateway, "Run a gateway node (browser WebSockets and REST).")
+    )
     command("dispatcher", _dispatcher, "Run one dispatcher (the producers' HTTP API).")
     command(
         "worker",
@@ -148,6 +156,19 @@ def parser() -> argparse.ArgumentParser:
     _token_command(command("token", _token, "Print a browser JWT for a user (HS256)."))
     _send_command(command("send", _send, "Send a notification through the dispatcher."))
     return root
+
+
+def _gateway_command(gateway: argparse.ArgumentParser) -> None:
+    gateway.add_argument(
+        "--processes",
+        type=_processes,
+        metavar="N",
+        help="run N gateway nodes on the one port, one per core: a number or `auto` (one per "
+        "core); each is its own node (TOCSIN_NODE_ID-p<k>, metrics port + k). Linux only. "
+        "Default: $TOCSIN_GATEWAY_PROCESSES, else 1",
+    )
+    # What each node of --processes runs: bind the port with SO_REUSEPORT beside the others.
+    gateway.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
 
 
 def _token_command(token: argparse.ArgumentParser) -> None:
@@ -183,6 +204,7 @@ def _environ(args: argparse.Namespace) -> Mapping[str, str]:
     overrides = {
         "TOCSIN_DATA_DIR": getattr(args, "data_dir", None),
         "TOCSIN_PRODUCER_KEY": getattr(args, "key", None),
+        "TOCSIN_GATEWAY_PROCESSES": getattr(args, "processes", None),
     }
     chosen = {name: value for name, value in overrides.items() if value is not None}
     return {**os.environ, **chosen} if chosen else os.environ

@@ -85,6 +85,7 @@ class Plan:
     gateway_url: str
     stop_grace: float
     worker_url: str | None = None  # its health port; None when TOCSIN_WORKER_METRICS_PORT=0
+    gateway_processes: int = 1  # TOCSIN_GATEWAY_PROCESSES: nodes on the gateway's one port
 
 
 def plan(node: Node) -> Plan:
@@ -99,7 +100,8 @@ def plan(node: Node) -> Plan:
     gateway_env = {**env, "TOCSIN_DEMO": env.get("TOCSIN_DEMO") or "true"}
     gateway = GatewaySettings.from_env(Env(gateway_env))
     if not env.get("TOCSIN_WORKER_METRICS_PORT", "").strip():
-        env["TOCSIN_WORKER_METRICS_PORT"] = str(_worker_port(dispatcher.host, dispatcher.port))
+        port = _worker_port(dispatcher.host, dispatcher.port, gateway.port)
+        env["TOCSIN_WORKER_METRICS_PORT"] = str(port)
     worker = WorkerSettings.from_env(Env(env))
     _check_free(dispatcher.host, dispatcher.port, "TOCSIN_DISPATCHER_PORT")
     _check_free(gateway.host, gateway.port, "TOCSIN_GATEWAY_PORT")
@@ -115,16 +117,19 @@ def plan(node: Node) -> Plan:
             if worker.metrics_port
             else None
         ),
-        # The gateway drains for up to its grace, then uvicorn waits grace + 5 s more.
+        # The gateway drains for up to its grace, then uvicorn waits grace + 5 s more (with
+        # several processes, each node at once; their supervisor allows 5 s of the margin).
         stop_grace=2 * gateway.shutdown_grace + 5 + STOP_MARGIN,
+        gateway_processes=gateway.processes,
     )
 
 
-def _worker_port(host: str, dispatcher_port: int) -> int:
+def _worker_port(host: str, dispatcher_port: int, gateway_port: int) -> int:
     """Beside the dispatcher's port (8082 by default), so nodes on other ports do not clash;
-    any free port when that one is taken (it is only the worker's health and metrics port)."""
+    any free port when that one is taken, or is the gateway's (free until the gateway starts;
+    it is only the worker's health and metrics port)."""
     for port in (dispatcher_port + 1, 0):
-        if port > 65535:
+        if port > 65535 or port == gateway_port:
             continue
         try:
             with socket.create_server((host, port)) as probe:
@@ -215,7 +220,8 @@ def banner(node: Node, steps: Plan) -> str:
     lines = [
         "",
         f"Tocsin is running ({where})",
-        f"  gateway      {steps.gateway_url}   WebSocket {_ws(steps.gateway_url)}/v1/ws",
+        f"  gateway      {steps.gateway_url}   WebSocket {_ws(steps.gateway_url)}/v1/ws"
+        + (f"   ({steps.gateway_processes} processes)" if steps.gateway_processes > 1 else ""),
         f"  dispatcher   {url}",
         f"  worker       {steps.worker_url or 'no health port'}   push and email fallback"
         " (docs/fallback.md)",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 
 from shared import logs
@@ -41,14 +42,26 @@ def serve_dispatcher(environ: Mapping[str, str]) -> int:
     return 0 if server.started else 3  # 3: uvicorn's own code for a failed start-up
 
 
-def serve_gateway(environ: Mapping[str, str]) -> int:
-    from gateway.server import serve
+def serve_gateway(environ: Mapping[str, str], reuse_port: bool = False) -> int:
+    """One node; or, with TOCSIN_GATEWAY_PROCESSES above 1, a supervisor of that many nodes
+    on the one port (gateway/processes.py), each started as `tocsin gateway --reuse-port`."""
     from gateway.settings import GatewaySettings
 
     settings = GatewaySettings.from_env(Env(environ))
     log = logs.LogSettings.from_env(environ)
     secrets = [s for s in (settings.jwt.secret, settings.producer_key) if s]
     logs.configure(log, secrets=secrets)
+    if settings.processes > 1:
+        from gateway.processes import supervise
+
+        node = [sys.executable, "-m", "tocsin", "gateway", "--reuse-port"]
+        return supervise(settings, environ, node)
+    if reuse_port:
+        from gateway.processes import serve_node
+
+        return 0 if serve_node(settings, log.level) else 3
+    from gateway.server import serve
+
     return 0 if serve(settings, log.level) else 3  # 3: as the dispatcher
 
 

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.support.processes import ROOT
 
 
@@ -39,3 +41,30 @@ def test_self_check_delivers_and_reports(tmp_path: Path, database_url: str) -> N
     assert results["dispatcher"]["singles"]["sent"] > 0
     assert results["dispatcher"]["bulk"]["status"] == 201
     assert (tmp_path / "latest.md").read_text().startswith("Measured")
+
+
+@pytest.mark.timeout(300)
+def test_self_check_runs_the_full_scenarios_tiny(tmp_path: Path, database_url: str) -> None:
+    """`make bench FULL=1`'s extra scenarios (4 tabs per user, end to end, the reconnect storm,
+    one user resuming, `tocsin gateway --processes 2`) at a few hundred frames: none lost."""
+    env = {**os.environ, "DATABASE_URL": database_url}
+    args = ["--self-check", "--extras", "--systems", "tocsin", "--out", str(tmp_path)]
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=280,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads((tmp_path / "latest.json").read_text())
+    assert set(results["live"]) == {"tocsin", "tocsin-4tabs", "tocsin-e2e", "tocsin-2proc"}
+    for name, live in results["live"].items():
+        assert live["half_load_lost"] == 0, name
+        assert live["client_stats"]["gaps"] == 0, name
+    assert results["live"]["tocsin-2proc"]["pinned"] is False
+    storm, deep = results["resume"]["storm"], results["resume"]["one_user"]
+    assert storm["sent"] > 0 and storm["lost"] == 0 and storm["gaps"] == 0
+    assert deep["notifications"] > 0 and deep["lost"] == 0
