@@ -11,7 +11,6 @@ import asyncio
 import logging
 import socket
 import ssl
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
@@ -111,7 +110,8 @@ class Link(asyncio.Protocol):
         self._control = control
         self._reader = hiredis.Reader()
         self._transport: asyncio.Transport | None = None
-        self._replies: deque[asyncio.Future[object]] = deque()  # plain replies, before SUBSCRIBE
+        # The login's plain replies (before any SUBSCRIBE): how many, those so far, all of them.
+        self._login: tuple[int, list[object], asyncio.Future[list[object]]] | None = None
         self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -144,10 +144,13 @@ class Link(asyncio.Protocol):
             if reply[0] in (SUBSCRIBE, UNSUBSCRIBE):
                 self._listener.confirmed(reply[0], reply[1])
             return  # pong, or a pattern message we never asked for
-        if self._replies:
-            future = self._replies.popleft()
-            if not future.done():
-                future.set_result(reply)
+        if self._login is not None:
+            expected, replies, future = self._login
+            replies.append(reply)
+            if len(replies) == expected:
+                self._login = None
+                if not future.done():
+                    future.set_result(replies)
         elif isinstance(reply, hiredis.ReplyError):
             # Refused subscribes come back as plain errors (an ACL without the channel).
             self._listener.lost(self, f"Redis refused a command: {reply}")
@@ -156,21 +159,20 @@ class Link(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         reason = f"connection lost: {exc!r}" if exc is not None else "connection closed by Redis"
-        while self._replies:
-            future = self._replies.popleft()
-            if not future.done():
-                future.set_exception(ConnectionError(reason))
+        if self._login is not None and not self._login[2].done():
+            self._login[2].set_exception(ConnectionError(reason))
         self._listener.lost(self, reason)
 
     async def login(self, required: list[bytes], optional: list[bytes]) -> None:
         """Send the login commands pipelined. An error reply to a required one raises
         ConnectionError; to an optional one (the connection's name) it is only logged."""
-        loop = asyncio.get_running_loop()
-        futures = [loop.create_future() for _ in (*required, *optional)]
-        self._replies.extend(futures)
-        self.send(b"".join((*required, *optional)))
-        for index, future in enumerate(futures):
-            reply = await future
+        commands = [*required, *optional]
+        if not commands:
+            return
+        future: asyncio.Future[list[object]] = asyncio.get_running_loop().create_future()
+        self._login = (len(commands), [], future)
+        self.send(b"".join(commands))
+        for index, reply in enumerate(await future):
             if not isinstance(reply, hiredis.ReplyError):
                 continue
             if index < len(required):
