@@ -31,6 +31,7 @@ import uvloop
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
 import tocsin_client
+from shared import envelope
 from tests.support.services import free_port
 
 SECRET = "perf-secret-" + uuid.uuid4().hex
@@ -133,7 +134,8 @@ class Load:
             self._next = (self._next + 1) % len(users)
             seq = self.seqs[user] = self.seqs[user] + 1
             channel = b"user:" + user.encode()
-            out.append(_resp(channel, _frame(user, seq, now)))
+            message = envelope.notification(seq, int(now * 1000), _frame(user, seq, now))
+            out.append(_resp(channel, message))
         self._redis.write(b"".join(out))
         self.published += count
 
