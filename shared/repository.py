@@ -601,14 +601,9 @@ class _SendBatcher:
                     send.future.set_exception(exc)
             return
         except Exception:
-            if len(batch) == 1:
-                results = None
-            else:
+            if len(batch) > 1:
                 logger.exception("a shared send failed; storing its %d sends alone", len(batch))
-                await asyncio.gather(*(self._alone(send) for send in batch))
-                return
-        if results is None:
-            await self._alone(batch[0])
+            await asyncio.gather(*(self._alone(send) for send in batch))
             return
         for send, stored in zip(batch, results, strict=True):
             if not send.future.done():
