@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,6 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from dispatcher import metrics, openapi
+from dispatcher.publisher import Publisher
 from dispatcher.responses import reject
 from dispatcher.runtime import Runtime
 from dispatcher.validation import Submission, ValidationFailed, validate
@@ -21,7 +24,7 @@ from shared.body import BadBody, BodyTooLarge, read_body
 from shared.fallback_jobs import FallbackRequest
 from shared.http import JSONResponse, healthz_body, readiness
 from shared.metrics import exposition
-from shared.models import Stored
+from shared.models import Notification, Stored
 from shared.repository import STORE_ERRORS
 
 logger = logging.getLogger("tocsin.dispatcher")
@@ -103,9 +106,79 @@ async def publish(rt: Runtime, stored: Sequence[Stored]) -> None:
     """New rows now; replays too when their first publish was lost (the outbox would
     publish them anyway, within its delay)."""
     fresh = [s.notification for s in stored if s.created]
-    published = await rt.publisher.publish(fresh)
+    published = await _group_of(rt.publisher).publish(fresh)
     rt.outbox.published(fresh[:published])
     await rt.outbox.publish_replays([s.notification for s in stored if not s.created])
+
+
+GROUP_MAX = 500  # notifications: a larger publish goes out on its own
+
+
+class PublishGroup:
+    """The publishes of requests that finish at the same moment (a group commit hands back
+    many, shared/repository.py) go out as one Publisher.publish call, one pipeline instead of
+    one per request; requests finishing meanwhile form the next group. Publisher.publish is
+    in order, so each request learns how many of its own went out from where they sat."""
+
+    def __init__(self, publisher: Publisher) -> None:
+        self._publisher = publisher
+        self._waiting: list[tuple[list[Notification], asyncio.Future[int]]] = []
+        self._running: asyncio.Task[None] | None = None
+        self._scheduled = False
+
+    async def publish(self, notifications: list[Notification]) -> int:
+        if not notifications:
+            return 0
+        if len(notifications) > GROUP_MAX:
+            return await self._publisher.publish(notifications)
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._waiting.append((notifications, future))
+        self._schedule()
+        return await future
+
+    def _schedule(self) -> None:
+        if self._scheduled or self._running is not None or not self._waiting:
+            return
+        self._scheduled = True
+        asyncio.get_running_loop().call_soon(self._start)
+
+    def _start(self) -> None:
+        self._scheduled = False
+        group, self._waiting = self._waiting, []
+        self._running = asyncio.create_task(self._run(group))
+        self._running.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._running = None
+        self._schedule()
+
+    async def _run(self, group: list[tuple[list[Notification], asyncio.Future[int]]]) -> None:
+        try:
+            published = await self._publisher.publish([n for notes, _ in group for n in notes])
+        except asyncio.CancelledError:
+            for _, future in group:
+                future.cancel()
+            raise
+        except Exception as exc:  # Publisher.publish does not raise for Redis: a bug
+            for _, future in group:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        offset = 0
+        for notes, future in group:
+            if not future.done():
+                future.set_result(max(0, min(len(notes), published - offset)))
+            offset += len(notes)
+
+
+_GROUPS: weakref.WeakKeyDictionary[Publisher, PublishGroup] = weakref.WeakKeyDictionary()
+
+
+def _group_of(publisher: Publisher) -> PublishGroup:
+    group = _GROUPS.get(publisher)
+    if group is None:
+        group = _GROUPS[publisher] = PublishGroup(publisher)
+    return group
 
 
 def fallback_request(rt: Runtime, submission: Submission) -> FallbackRequest:
