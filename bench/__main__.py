@@ -316,12 +316,18 @@ def main() -> int:
         help=f"comma-separated, of {', '.join(SYSTEMS)} (tocsin2: --processes 2, unpinned)",
     )
     args = parser.parse_args()
+    systems = args.systems.split(",")
+    unknown = [name for name in systems if name not in SYSTEMS]
+    if unknown:
+        parser.error(f"unknown systems {unknown}; choose from {', '.join(SYSTEMS)}")
     profile = SELF_CHECK if args.self_check else FULL if args.full else SHORT
     if args.extras:
         profile = dataclasses.replace(profile, full=True)
     started = time.monotonic()
-    results = asyncio.run(run(profile, args.out, args.systems.split(",")))
+    results = asyncio.run(run(profile, args.out, systems))
     results["meta"]["seconds"] = round(time.monotonic() - started, 1)
+    if sys.argv[1:] not in ([], ["--full"]):  # not what `make bench` runs: say what did
+        results["meta"]["command"] = " ".join(["python -m bench", *sys.argv[1:]])
     table = report.write(results, args.out)
     print(table)
     if args.out == DEFAULT_OUT and not args.self_check:
