@@ -6,7 +6,6 @@ client a jittered `reconnect` delay so 10,000 clients do not return in the same 
 from __future__ import annotations
 
 import asyncio
-import gc
 import socket
 from typing import Any
 
@@ -19,12 +18,8 @@ from gateway.app import create_app
 from gateway.runtime import Gateway
 from gateway.settings import GatewaySettings
 from gateway.wire import DIRECT_SOCKET, FrameReceiver
+from shared.gc_tuning import settle_after_startup
 
-# Every socket holds hundreds of long-lived objects, so Python's default (700, 10, 10) spent
-# 20-32% of the node's CPU in the collector at 2,000 sockets. Measured (tests/perf/
-# gateway_load.py, 2,000 users): (2000, 10, 10) halves that with the same gen-0 pause p99
-# (~8 ms CPU); (7000, 10, 10) cut it to 5% but tripled the gen-0 pause p99.
-GC_THRESHOLDS = (2000, 10, 10)
 KEEP_ALIVE_SECONDS = 5  # a proxy's upstream keepalive_timeout must be shorter (nginx: 4s)
 
 
@@ -35,11 +30,7 @@ class DrainingServer(uvicorn.Server):
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
-        # What start-up made (modules, the app, pools) lives as long as the process: frozen,
-        # no collection walks it again.
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(*GC_THRESHOLDS)
+        settle_after_startup()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         for server in self.servers:

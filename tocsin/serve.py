@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 from collections.abc import Mapping
 
@@ -23,6 +24,12 @@ def serve_dispatcher(environ: Mapping[str, str]) -> int:
     import uvicorn
 
     from dispatcher.app import create_app
+    from shared.gc_tuning import settle_after_startup
+
+    class SettledServer(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            settle_after_startup()
 
     config = uvicorn.Config(
         create_app(settings),
@@ -37,7 +44,7 @@ def serve_dispatcher(environ: Mapping[str, str]) -> int:
         timeout_graceful_shutdown=DISPATCHER_SHUTDOWN_GRACE,
         timeout_keep_alive=5,  # as the gateway (gateway/server.py); header limits: the proxy
     )
-    server = uvicorn.Server(config)
+    server = SettledServer(config)
     server.run()
     return 0 if server.started else 3  # 3: uvicorn's own code for a failed start-up
 
