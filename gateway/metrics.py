@@ -21,10 +21,10 @@ CONNECTIONS = Gauge(
 USERS = Gauge(
     "tocsin_gateway_users", "Distinct users with a socket on this node", registry=REGISTRY
 )
-FRAMES_SENT = Counter(
+FRAMES_SENT = metrics.Tally(
     "tocsin_gateway_frames_sent_total", "Frames written to sockets", registry=REGISTRY
 )
-ACKS = Counter("tocsin_gateway_acks_total", "Ack frames received", registry=REGISTRY)
+ACKS = metrics.Tally("tocsin_gateway_acks_total", "Ack frames received", registry=REGISTRY)
 DELIVERY_LATENCY = Histogram(
     "tocsin_gateway_delivery_latency_seconds",
     "Commit (created_at) to a live notification frame written to a socket, per socket",

@@ -24,7 +24,7 @@ from prometheus_client import (
     generate_latest,
     start_http_server,
 )
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.responses import Response
 
@@ -116,6 +116,27 @@ async def refresh_ready(
             ready = False
         gauge.set(1 if ready else 0)
         await asyncio.sleep(interval)
+
+
+class Tally(Collector):
+    """A counter for the per-message path: a plain int, no lock (the event loop is the only
+    writer; a scrape from another thread reads a value at most one increment old).
+    prometheus_client's Counter takes a mutex per inc(), which was 6.5% of a saturated
+    gateway's CPU (py-spy)."""
+
+    def __init__(self, name: str, documentation: str, registry: CollectorRegistry) -> None:
+        if not name.endswith("_total"):
+            raise ValueError("a counter's name ends with _total")
+        self.name = name[: -len("_total")]
+        self.documentation = documentation
+        self.value = 0
+        registry.register(self)
+
+    def inc(self, amount: int = 1) -> None:
+        self.value += amount
+
+    def collect(self) -> Iterable[Metric]:
+        yield CounterMetricFamily(self.name, self.documentation, value=self.value)
 
 
 class PoolCollector(Collector):
