@@ -17,7 +17,6 @@ exit 1.
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 import signal
@@ -25,19 +24,19 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import FrameType
 
 from gateway.settings import GatewaySettings
 from shared import logs
+from shared.children import die_with_parent
 from shared.config import ConfigError
 
 logger = logging.getLogger("tocsin.gateway.processes")
 
 POLL_INTERVAL = 0.1  # seconds between looks at the children
 STOP_MARGIN = 5.0  # beyond a node's own worst-case stop (2 x grace + 5 s)
-PR_SET_PDEATHSIG = 1
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -227,7 +226,7 @@ class Supervisor:
             list(self.command),
             env=node.env,
             process_group=0,  # a terminal's Ctrl-C reaches only the supervisor
-            preexec_fn=_die_with_parent(os.getpid()),
+            preexec_fn=die_with_parent(os.getpid()),
         )
         node.started, node.restart_at = time.monotonic(), None
         logger.info("gateway node %s started (pid %d)", node.name, node.process.pid)
@@ -293,18 +292,6 @@ class Supervisor:
             node.process.wait()
         logger.info("every gateway node stopped")
         return clean
-
-
-def _die_with_parent(parent: int) -> Callable[[], None]:
-    """Children get SIGTERM (and drain) if the supervisor itself is killed (Linux only)."""
-
-    def prepare() -> None:
-        if sys.platform.startswith("linux"):
-            ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-            if os.getppid() != parent:  # the supervisor died before prctl took effect
-                os.kill(os.getpid(), signal.SIGTERM)
-
-    return prepare
 
 
 def supervise(settings: GatewaySettings, environ: Mapping[str, str], command: Sequence[str]) -> int:

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from types import FrameType
 
 import httpx
 
-PR_SET_PDEATHSIG = 1
+from shared.children import die_with_parent
+
 POLL_INTERVAL = 0.1
 
 
@@ -40,7 +40,7 @@ class Child:
         self.name = name
         # Own process group: Ctrl-C reaches only the supervisor, which stops children first.
         self.process = subprocess.Popen(
-            list(args), env=dict(env), process_group=0, preexec_fn=_die_with_parent(os.getpid())
+            list(args), env=dict(env), process_group=0, preexec_fn=die_with_parent(os.getpid())
         )
 
     @property
@@ -53,18 +53,6 @@ class Child:
     def signal(self, sig: int) -> None:
         if self.process.poll() is None:
             self.process.send_signal(sig)
-
-
-def _die_with_parent(parent: int) -> Callable[[], None]:
-    """Children get SIGTERM if the supervisor itself is killed (Linux only)."""
-
-    def prepare() -> None:
-        if sys.platform.startswith("linux"):
-            ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-            if os.getppid() != parent:  # the supervisor died before prctl took effect
-                os.kill(os.getpid(), signal.SIGTERM)
-
-    return prepare
 
 
 def first_exited(children: Sequence[Child]) -> Child | None:
