@@ -42,3 +42,16 @@ def tree_problem(root: Any, max_depth: int = MAX_DEPTH) -> str | None:
                 return problem
         stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
     return None
+
+
+def depth_problem(root: Any, max_depth: int = MAX_DEPTH) -> str | None:
+    """Depth alone, for a value decoded from the store: PostgreSQL's jsonb holds no NUL and
+    orjson decodes no lone surrogate, so its keys and strings are text every encoder takes."""
+    stack: list[tuple[Any, int]] = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node
+        if depth > max_depth:
+            return f"must be nested at most {max_depth} levels deep"
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return None

@@ -97,7 +97,7 @@ def _deliverable_data(row: Row) -> Mapping[str, Any]:
     elif not isinstance(data, dict):
         problem = "is not a JSON object"
     else:
-        problem = jsontree.tree_problem(data)
+        problem = jsontree.depth_problem(data)
     if problem is None:
         return data  # type: ignore[no-any-return]
     logger.warning("notification %s: data %s; delivered with data {}", row["id"], problem)
