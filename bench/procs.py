@@ -7,7 +7,6 @@ import asyncio
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -19,6 +18,8 @@ from typing import Any
 
 import httpx
 import psutil
+
+from shared import children
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVER_CORE = 0  # every server under test
@@ -130,13 +131,7 @@ class Server:
         return total
 
     def stop(self, timeout: float = 30) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        children.stop(self.process, timeout)
 
 
 def spawn(

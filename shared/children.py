@@ -6,6 +6,7 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import subprocess
 import sys
 from collections.abc import Callable
 
@@ -22,3 +23,16 @@ def die_with_parent(parent: int) -> Callable[[], None]:
                 os.kill(os.getpid(), signal.SIGTERM)
 
     return prepare
+
+
+def stop(process: subprocess.Popen[bytes], timeout: float, kill_wait: float = 10) -> int:
+    """SIGTERM, then SIGKILL if the child is still running after `timeout` seconds; its exit
+    status (None never: the wait after a kill is bounded by `kill_wait`, then raises)."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(kill_wait)
+    return process.returncode

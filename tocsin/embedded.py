@@ -24,6 +24,8 @@ from types import ModuleType
 
 import redis
 
+from shared import children
+
 READY_TIMEOUT = 15.0
 STOP_TIMEOUT = 10.0
 
@@ -179,13 +181,7 @@ def _wait_for_ping(process: subprocess.Popen[bytes], port: int) -> bool:
 
 
 def _terminate(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(STOP_TIMEOUT)
+    children.stop(process, STOP_TIMEOUT, kill_wait=STOP_TIMEOUT)
 
 
 def _stop_orphan(folder: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -12,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from shared import children
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,14 +41,7 @@ class ServerProcess:
             self.process.wait(10)
 
     def terminate(self, timeout: float = 20) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        return self.process.returncode
+        return children.stop(self.process, timeout)
 
 
 def spawn(
