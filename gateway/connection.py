@@ -57,8 +57,6 @@ class Connection:
         "_stall_timeout",
         "_sync_again",
         "_sync_task",
-        "close_code",
-        "close_reason",
         "closing",
         "id",
         "last_seq",
@@ -73,7 +71,7 @@ class Connection:
         connection_id: str,
         fetch: Fetch,
         *,
-        queue_size: int,
+        held_limit: int,
         buffer_bytes: int,
         page_size: int,
         stall_timeout: float = 2.0,
@@ -88,7 +86,7 @@ class Connection:
         # Backlog pages are written while the transport holds less than half the buffer.
         socket.set_high_water(buffer_bytes // 2)
         self._held: dict[int, Live] = {}  # live frames waiting for a sync or a gap to fill
-        self._held_limit = queue_size
+        self._held_limit = held_limit
         self._held_bytes = 0
         self._early: list[bytes] = []  # state events that arrived before the welcome
         self._overflowed = False
@@ -97,8 +95,6 @@ class Connection:
         self._live = False  # until the initial sync starts (after welcome), frames are held
         self.last_seq = 0  # every seq <= this was sent to this socket (or is not deliverable)
         self.closing = False
-        self.close_code: int | None = None
-        self.close_reason = ""
 
     # -- sending -----------------------------------------------------------------------
 
@@ -160,7 +156,6 @@ class Connection:
         if self.closing:
             return
         self.closing = True
-        self.close_code, self.close_reason = code, reason
         CLOSES.labels(str(code)).inc()
         self.socket.close_now(code, reason)
 

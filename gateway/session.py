@@ -112,7 +112,6 @@ class Session:
         self.pending: deque[dict[str, Any] | _Close] | None = None  # behind a running handler
         self.refused = False  # a close was decided: later frames are not read
         self.worker: asyncio.Task[None] | None = None
-        self.ended = False
 
     async def run(self) -> None:
         hello = await self._hello()
@@ -135,7 +134,7 @@ class Session:
             claims.user_id,
             connection_id,
             functools.partial(self.gateway.store.backlog, claims.user_id),
-            queue_size=self.settings.send_queue,
+            held_limit=self.settings.send_queue,
             buffer_bytes=self.settings.send_buffer_bytes,
             page_size=self.settings.backlog_page,
             stall_timeout=self.settings.close_deadline,
@@ -144,7 +143,6 @@ class Session:
             await self.gateway.hub.add(conn)
             await self._welcome(conn, claims, last_seq)
         except BaseException:
-            self.ended = True
             await self._cleanup(conn)
             raise
         self.context = contextvars.copy_context()
@@ -159,11 +157,7 @@ class Session:
         self.context.run(self._on_frame, text)
 
     def on_disconnect(self) -> None:
-        if self.ended:
-            return
-        self.ended = True
-        if self.expiry is not None:
-            self.expiry.cancel()
+        """Called once by the protocol (gateway.wire.FrameReceiver)."""
         if self.worker is not None:
             self.worker.cancel()
         assert self.conn is not None and self.context is not None

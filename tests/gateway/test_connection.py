@@ -42,7 +42,7 @@ class Store:
 
 
 def connection(store: Store, sock: FakeSocket, **kw: Any) -> Connection:
-    opts: dict[str, Any] = {"queue_size": 64, "buffer_bytes": 1 << 20, "page_size": 3, **kw}
+    opts: dict[str, Any] = {"held_limit": 64, "buffer_bytes": 1 << 20, "page_size": 3, **kw}
     return Connection(sock, "u", "c1", store.fetch, **opts)
 
 
@@ -130,7 +130,7 @@ async def test_slow_consumer_is_closed_when_the_buffer_fills() -> None:
     sock.reading = False  # the client stops reading
     for _ in range(100):
         conn.offer(conn.last_seq + 1, store.add())
-    assert conn.closing and conn.close_code == SLOW_CONSUMER
+    assert conn.closing
     assert sock.closed == (SLOW_CONSUMER, "slow consumer")
     assert sock.pending <= 4096
 
@@ -167,8 +167,11 @@ async def test_close_follows_what_was_written_and_later_sends_are_dropped() -> N
     assert sock.closed == (1012, "service restart")
     assert not conn.send(wire('{"type":"pong","t":2}'))  # ignored once closing
     assert sock.sent == [{"type": "reconnect", "delayMs": 5}]
-    conn.close(1011, "again")  # the first close wins
-    assert conn.close_code == 1012
+    closes_1011 = REGISTRY.get_sample_value("tocsin_gateway_closes_total", {"code": "1011"})
+    conn.close(1011, "again")  # the first close wins: not sent, not counted
+    assert sock.closed == (1012, "service restart")
+    after = REGISTRY.get_sample_value("tocsin_gateway_closes_total", {"code": "1011"})
+    assert after == closes_1011
 
 
 async def test_resync_before_welcome_is_ignored_and_early_events_follow_the_welcome() -> None:

@@ -78,7 +78,7 @@ async def bus() -> AsyncIterator[MemoryBus]:
 
 async def tab(node: Node, store: Store, user: str) -> tuple[Connection, FakeSocket]:
     sock = FakeSocket()
-    conn = Connection(sock, user, f"c-{id(sock)}", store.fetch(user), queue_size=64,
+    conn = Connection(sock, user, f"c-{id(sock)}", store.fetch(user), held_limit=64,
                       buffer_bytes=1 << 20, page_size=50)  # fmt: skip
     await node.hub.add(conn)
     conn.request_sync(initial=True)

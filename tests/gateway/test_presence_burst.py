@@ -44,7 +44,7 @@ def _socket(user: str, index: int) -> Connection:
         user,
         f"burst/{index}",
         _no_rows,
-        queue_size=8,
+        held_limit=8,
         buffer_bytes=4096,
         page_size=10,
     )

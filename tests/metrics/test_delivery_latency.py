@@ -46,7 +46,7 @@ async def test_observed_once_per_notification_when_written() -> None:
     hub = Hub(Confirmed(), Confirmed())
     sockets = [FakeSocket(), FakeSocket()]
     conns = [
-        Connection(sock, "user-1", f"node/{i}", nothing_stored, queue_size=16,
+        Connection(sock, "user-1", f"node/{i}", nothing_stored, held_limit=16,
                    buffer_bytes=65_536, page_size=10)
         for i, sock in enumerate(sockets)
     ]  # fmt: skip
@@ -69,7 +69,7 @@ async def test_observed_once_per_notification_when_written() -> None:
 async def test_a_held_frame_is_observed_when_released() -> None:
     sock = FakeSocket()
     conn = Connection(
-        sock, "user-1", "node/1", nothing_stored, queue_size=16, buffer_bytes=65_536,
+        sock, "user-1", "node/1", nothing_stored, held_limit=16, buffer_bytes=65_536,
         page_size=10,
     )  # fmt: skip
     count = latency("count")
