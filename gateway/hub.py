@@ -109,15 +109,11 @@ class Hub:
             logger.error("dropping a malformed message for user %s: %s", user_id, exc)
             return
         frame = text_frame(payload)
-        written = 0
         if seq:
-            for conn in conns:
-                written += conn.offer(seq, frame, created)
-            if written and created is not None:
+            if self._offer(conns, seq, frame, created) and created is not None:
                 DELIVERY_LATENCY.observe(max(0.0, time.time() - created))
-        else:
-            for conn in conns:
-                written += conn.send_event(frame)
+            return
+        written = sum(conn.send_event(frame) for conn in conns)
         if written:
             FRAMES_SENT.inc(written)
 
@@ -125,13 +121,18 @@ class Hub:
         """A notification read from the store, offered as if it came from the user's channel
         (the store poll while pub/sub is down): sockets drop what they hold, fill gaps."""
         conns = self._users.get(notification.user_id)
-        if not conns:
-            return
-        frame = text_frame(frames.new_notification(notification))
-        created = notification.created_at.timestamp()
-        written = sum(conn.offer(notification.seq, frame, created) for conn in list(conns))
+        if conns:
+            frame = text_frame(frames.new_notification(notification))
+            created = notification.created_at.timestamp()
+            self._offer(conns, notification.seq, frame, created)
+
+    @staticmethod
+    def _offer(conns: set[Connection], seq: int, frame: bytes, created: float | None) -> int:
+        """A `notification:new` frame to each socket; how many wrote it now (counted)."""
+        written = sum(conn.offer(seq, frame, created) for conn in conns)
         if written:
             FRAMES_SENT.inc(written)
+        return written
 
     def cursors(self) -> dict[str, int]:
         """Per user, the newest seq any of its sockets has: what a poll reads after."""
