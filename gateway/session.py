@@ -111,6 +111,7 @@ class Session:
         self.context: contextvars.Context | None = None
         self.pending: deque[dict[str, Any] | _Close] | None = None  # behind a running handler
         self.refused = False  # a close was decided: later frames are not read
+        self.gone = False  # the socket is closed: only state changes are still carried out
         self.worker: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
@@ -157,19 +158,22 @@ class Session:
         self.context.run(self._on_frame, text)
 
     def on_disconnect(self) -> None:
-        """Called once by the protocol (gateway.wire.FrameReceiver)."""
-        if self.worker is not None:
-            self.worker.cancel()
+        """Called once by the protocol (gateway.wire.FrameReceiver). A read or seen command
+        that came with the close (a tab marking read as it navigates away) is still carried
+        out: the worker finishes those before the cleanup."""
         assert self.conn is not None and self.context is not None
+        self.gone = True
         task = asyncio.get_running_loop().create_task(
-            self._cleanup(self.conn), context=self.context
+            self._cleanup(self.conn, self.worker), context=self.context
         )
         _CLEANUPS.add(task)  # the loop keeps only a weak reference to a task
         task.add_done_callback(_CLEANUPS.discard)
 
-    async def _cleanup(self, conn: Connection) -> None:
+    async def _cleanup(self, conn: Connection, worker: asyncio.Task[None] | None = None) -> None:
         if self.expiry is not None:
             self.expiry.cancel()
+        if worker is not None:
+            await asyncio.wait([worker])
         await self.gateway.hub.remove(conn)
         await conn.stop()
 
@@ -206,11 +210,13 @@ class Session:
     async def _work(self, conn: Connection) -> None:
         """Frames in arrival order while one of them waits for the store."""
         try:
-            while self.pending and not conn.closing:
+            while self.pending:
                 frame = self.pending.popleft()
                 if isinstance(frame, _Close):
                     conn.close(frame.code, frame.reason)
                     return
+                if (self.gone or conn.closing) and frame["type"] not in STATE_CHANGES:
+                    continue  # its answer has no socket to go to
                 sync = SYNC_HANDLERS.get(frame["type"])
                 if sync is not None:
                     self._guarded(conn, frame, sync)
@@ -393,6 +399,8 @@ class Session:
 
 SyncHandler = Callable[[Session, Connection, dict[str, Any]], None]
 AsyncHandler = Callable[[Session, Connection, dict[str, Any]], Awaitable[None]]
+# Carried out even when the socket closed behind them: the user did ask for them.
+STATE_CHANGES = frozenset({"read", "read-all", "seen-all"})
 SYNC_HANDLERS: dict[str, SyncHandler] = {"ack": Session._ack, "token": Session._token}
 ASYNC_HANDLERS: dict[str, AsyncHandler] = {
     "read": Session._read,

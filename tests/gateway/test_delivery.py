@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import asyncpg
 import httpx
+import websockets
 
 from tests.gateway.cluster import Cluster, new_user, token
 from tests.support.tabs import Tab
@@ -137,3 +139,38 @@ async def test_read_in_one_tab_updates_the_count_in_tabs_on_other_nodes(cluster:
             )
     finally:
         await asyncio.gather(*(tab.stop() for tab in tabs))
+
+
+async def test_commands_that_arrive_with_the_close_are_still_carried_out(
+    cluster: Cluster,
+) -> None:
+    """A tab marks a notification read and navigates away (a web push click does): the read
+    and the close frame reach the gateway in one segment, and the read still commits."""
+    user = new_user()
+    await send(cluster, user, 3)
+    async with websockets.connect(cluster.ws_url(0), subprotocols=["tocsin.v1"]) as ws:  # type: ignore[list-item]
+        await ws.send(json.dumps({"type": "hello", "v": 1, "token": token(user)}))
+        ids: list[str] = []
+        while len(ids) < 3:
+            frame = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            if frame["type"] == "notifications:batch":
+                ids += [n["id"] for n in frame["notifications"]]
+        ws.protocol.send_text(json.dumps({"type": "read", "id": ids[0]}).encode())
+        ws.protocol.send_text(json.dumps({"type": "ping", "t": 1}).encode())
+        ws.protocol.send_text(json.dumps({"type": "seen-all"}).encode())
+        ws.protocol.send_close(1001, "navigating away")
+        ws.transport.write(b"".join(ws.protocol.data_to_send()))  # one write: one segment
+        await asyncio.wait_for(ws.wait_closed(), 10)
+
+    auth = {"Authorization": f"Bearer {token(user)}"}
+    async with httpx.AsyncClient(timeout=5) as http:
+        for _ in range(50):
+            counts = (
+                await http.get(
+                    f"{cluster.gateways[1].url}/v1/notifications/unread-count", headers=auth
+                )
+            ).json()
+            if counts["unreadCount"] == 2 and counts["unseenCount"] == 0:
+                break
+            await asyncio.sleep(0.1)
+    assert (counts["unreadCount"], counts["unseenCount"]) == (2, 0)
