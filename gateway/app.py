@@ -1,4 +1,5 @@
-"""The gateway ASGI app: `/v1/ws`, the browser REST API, health, metrics, static files."""
+"""The gateway ASGI app: the browser REST API, health, metrics, static files. `/v1/ws` is
+upgraded and served by the WebSocket protocol in gateway/server.py, ahead of this app."""
 
 from __future__ import annotations
 
@@ -9,13 +10,12 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from gateway import demo, preferences_api, rest, unsubscribe
 from gateway import metrics as gateway_metrics
 from gateway.runtime import Gateway
-from gateway.session import websocket_endpoint
 from gateway.settings import GatewaySettings
 from shared.http import (
     JSONResponse,
@@ -56,7 +56,6 @@ def create_app(settings: GatewaySettings) -> Starlette:
                 await gateway.stop()
 
     routes: list[BaseRoute] = [
-        WebSocketRoute("/v1/ws", websocket_endpoint),
         *rest.routes,
         *preferences_api.routes,
         *unsubscribe.routes(settings.unsubscribe_secret, lambda: gateway.repo.pool),

@@ -7,19 +7,21 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from typing import Any
+from http import HTTPStatus
 
 import uvicorn
-from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.exceptions import InvalidState
+from websockets.http11 import Request
 
 from gateway.app import create_app
 from gateway.runtime import Gateway
+from gateway.session import SUBPROTOCOL, admitted, serve_socket
 from gateway.settings import GatewaySettings
-from gateway.wire import DIRECT_SOCKET, FrameReceiver
+from gateway.wire import FrameReceiver
 from shared.gc_tuning import settle_after_startup
 
+WS_PATH = "/v1/ws"
 KEEP_ALIVE_SECONDS = 5  # a proxy's upstream keepalive_timeout must be shorter (nginx: 4s)
 
 
@@ -40,29 +42,24 @@ class DrainingServer(uvicorn.Server):
 
 
 class DeadlineCloseProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's websockets-sansio protocol whose close frame never waits for the peer.
+    """uvicorn's websockets-sansio protocol, serving /v1/ws itself: the upgrade and the
+    session start without ASGI, frames are written straight to the transport
+    (gateway.wire.DirectSocket), and a detached session gets client frames as they arrive.
 
-    uvicorn awaits `writable` before every ASGI send, the close included; a peer that stopped
-    reading keeps the transport paused, so the close frame never left and the socket ended as
-    a dropped connection (1006) whenever the peer went away. Here the close frame goes behind
-    what is already buffered: a peer that reads again gets it. If the buffer has not reached
-    the kernel by the deadline (or the peer has not answered the close), the connection ends:
-    closed when the close frame is in the kernel, aborted when it is not."""
+    Its close frame never waits for the peer. uvicorn awaits `writable` before every ASGI
+    send, the close included, so a peer that stopped reading kept its close frame from ever
+    leaving. Here the close frame goes behind what is already buffered: a peer that reads
+    again gets it. If the buffer has not reached the kernel by the deadline (or the peer has
+    not answered the close), the connection ends: closed when the close frame is in the
+    kernel, aborted when it is not."""
 
     close_deadline = 2.0
 
-    async def send(self, message: Any) -> None:
-        if message["type"] != "websocket.close" or not self._open():
-            await super().send(message)
-            return
-        if not self._send_close(message.get("code", 1000), message.get("reason") or ""):
-            raise ClientDisconnected
-
-    def _send_close(self, code: int, reason: str) -> bool:
+    def _send_close(self, code: int, reason: str) -> None:
         try:
             self.conn.send_close(code, reason)
         except InvalidState:
-            return False
+            return
         self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
         self.transport.write(b"".join(self.conn.data_to_send()))
         self.close_sent = True
@@ -71,14 +68,52 @@ class DeadlineCloseProtocol(WebSocketsSansIOProtocol):
             self.transport.resume_reading()
         self.close_timer = self.loop.call_later(self.close_deadline, self._deadline_passed)
         self._gone()
-        return True
+
+    # -- /v1/ws: upgraded and served here, not through the ASGI app ----------------------
+
+    gateway: Gateway | None = None  # set by websocket_protocol()
+
+    def handle_connect(self, event: Request) -> None:
+        """An upgrade to /v1/ws is answered here and its session started at once: Starlette's
+        routing and middleware, the ASGI scope and messages cost as much CPU per connect as
+        everything else on the path (issue 9). Other paths go to the app, which refuses."""
+        gateway = self.gateway
+        if gateway is None or event.path.partition("?")[0] != WS_PATH:
+            super().handle_connect(event)
+            return
+        response = self.conn.accept(event)
+        if response.status_code != 101:  # not a valid upgrade: uvicorn answers it
+            super().handle_connect(event)
+            return
+        self.request, self.response, self.handshake_initiated = event, response, True
+        self.handshake_complete = True
+        if not admitted(gateway, event.headers.get("Origin")):
+            self.close_sent = True
+            self.conn.send_response(self.conn.reject(HTTPStatus.FORBIDDEN, ""))
+            self.transport.write(b"".join(self.conn.data_to_send()))
+            self.transport.close()
+            return
+        del response.headers["Date"]  # uvicorn's cached one (with Server) instead, as for ASGI
+        response.headers.update(
+            (name.decode("latin-1"), value.decode("latin-1"))
+            for name, value in self.default_headers
+        )
+        offered = ",".join(event.headers.get_all("Sec-WebSocket-Protocol")).split(",")
+        if SUBPROTOCOL in (token.strip() for token in offered):
+            response.headers["Sec-WebSocket-Protocol"] = SUBPROTOCOL
+        self.conn.send_response(response)
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.start_keepalive()
+        task = self.loop.create_task(self._serve(gateway))
+        task.add_done_callback(self.on_task_complete)
+        self.tasks.add(task)
+
+    async def _serve(self, gateway: Gateway) -> None:
+        await serve_socket(gateway, self)
+        if self.close_timer is None and self.receiver is None:
+            self.transport.close()  # the session ended before detaching, without a close
 
     # -- gateway.wire.DirectSocket: frames written without an ASGI message each ----------
-
-    def handle_connect(self, event: Any) -> None:
-        super().handle_connect(event)
-        if self.response.status_code == 101:
-            self.scope["extensions"][DIRECT_SOCKET] = self  # type: ignore[assignment]
 
     def write(self, frame: bytes) -> bool:
         if not self._open():
@@ -140,24 +175,6 @@ class DeadlineCloseProtocol(WebSocketsSansIOProtocol):
             self._receiver_told = True
             self.receiver.on_disconnect()
 
-    async def run_asgi(self) -> None:
-        """uvicorn's, except that an app that detached returns without closing the socket."""
-        try:
-            result = await self.app(self.scope, self.receive, self.send)
-        except ClientDisconnected:
-            pass
-        except BaseException:
-            self.logger.exception("Exception in ASGI application\n")
-            self.send_500_response()
-        else:
-            if not self.handshake_complete:
-                self.logger.error("ASGI callable returned without completing handshake.")
-                self.send_500_response()
-            elif result is not None:
-                self.logger.error("ASGI callable should return None, but returned '%s'.", result)
-        if self.close_timer is None and self.receiver is None:
-            self.transport.close()
-
     def keepalive_timeout(self) -> None:
         # uvicorn sends 1011 and closes; a close waits for the buffer to drain, so bound it.
         super().keepalive_timeout()
@@ -181,21 +198,21 @@ class DeadlineCloseProtocol(WebSocketsSansIOProtocol):
             self.transport.close()  # the kernel holds the close frame and delivers it
 
 
-def websocket_protocol(close_deadline: float) -> type[asyncio.Protocol]:
-    """The WebSocket protocol class for uvicorn.Config(ws=...), with this node's deadline."""
-    return type(
-        "GatewayWebSocketProtocol", (DeadlineCloseProtocol,), {"close_deadline": close_deadline}
-    )
+def websocket_protocol(gateway: Gateway) -> type[asyncio.Protocol]:
+    """The WebSocket protocol class for uvicorn.Config(ws=...), serving this node's /v1/ws."""
+    attributes = {"close_deadline": gateway.settings.close_deadline, "gateway": gateway}
+    return type("GatewayWebSocketProtocol", (DeadlineCloseProtocol,), attributes)
 
 
 def uvicorn_config(settings: GatewaySettings, log_level: str = "info") -> uvicorn.Config:
+    app = create_app(settings)
     return uvicorn.Config(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         loop="uvloop",
         http="httptools",
-        ws=websocket_protocol(settings.close_deadline),
+        ws=websocket_protocol(app.state.gateway),
         ws_max_size=settings.max_message_bytes,
         ws_ping_interval=settings.ping_interval,
         ws_ping_timeout=max(1.0, settings.idle_timeout - settings.ping_interval),
@@ -215,16 +232,12 @@ def uvicorn_config(settings: GatewaySettings, log_level: str = "info") -> uvicor
 def serve(settings: GatewaySettings, log_level: str = "info") -> bool:
     """Run until SIGTERM/SIGINT; False when the node never started (e.g. port taken)."""
     config = uvicorn_config(settings, log_level)
-    config.load()
-    server = DrainingServer(config, _find_gateway(config.loaded_app))
+    server = DrainingServer(config, gateway_of(config))
     server.run()
     return server.started
 
 
-def _find_gateway(app: object) -> Gateway:
-    """config.load() wraps the app in middleware; the Starlette app keeps the gateway."""
-    while not hasattr(app, "state"):
-        app = app.app  # type: ignore[attr-defined]
-    gateway = app.state.gateway
+def gateway_of(config: uvicorn.Config) -> Gateway:
+    gateway = config.ws.gateway  # type: ignore[union-attr]
     assert isinstance(gateway, Gateway)
     return gateway

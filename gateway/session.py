@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import functools
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, NamedTuple
-
-from starlette.websockets import WebSocket
 
 from gateway.connection import Connection
 from gateway.metrics import ACKS, CLOSES
 from gateway.ratelimit import TokenBucket
 from gateway.runtime import Gateway
-from gateway.wire import DIRECT_SOCKET
+from gateway.wire import DirectSocket, HandshakeSocket
 from shared import frames, logs, serialization
 from shared.auth import AuthError, TokenExpired, UserClaims, verify_user_token
 from shared.http import UNAVAILABLE_ERRORS, WS_TRY_AGAIN_LATER, unavailable_reason
@@ -34,9 +31,8 @@ class FrameError(Exception):
     """A client frame is malformed; answered with an `error` frame, the socket stays."""
 
 
-async def websocket_endpoint(websocket: WebSocket) -> None:
-    gateway: Gateway = websocket.app.state.gateway
-    origin = websocket.headers.get("origin")
+def admitted(gateway: Gateway, origin: str | None) -> bool:
+    """Whether an upgrade to /v1/ws may go ahead; if not it is refused with HTTP 403."""
     if gateway.draining or not gateway.settings.origin_allowed(origin):
         if not gateway.draining:
             logger.warning(
@@ -45,21 +41,27 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
                 ",".join(gateway.settings.allowed_origins),
             )
         CLOSES.labels("403").inc()
-        await websocket.close(1008)  # before accept: the handshake is refused with HTTP 403
-        return
-    offered = websocket.scope.get("subprotocols") or []
-    await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
+        return False
+    return True
+
+
+async def serve_socket(gateway: Gateway, socket: HandshakeSocket) -> None:
+    """One accepted /v1/ws connection (gateway/server.py upgrades it without ASGI)."""
     try:
-        await Session(gateway, websocket).run()
-    except UNAVAILABLE_ERRORS:
-        raise  # the edge closes the socket with 1013 (shared/http.py)
+        await Session(gateway, socket).run()
+    except UNAVAILABLE_ERRORS as exc:
+        _close(socket, WS_TRY_AGAIN_LATER, unavailable_reason(exc))
     except Exception:
         # Past the handshake a failure is a close frame the client can act on, never a
         # dropped connection (1006).
         logger.exception("socket failed after accept")
-        CLOSES.labels("1011").inc()
-        with contextlib.suppress(Exception):
-            await websocket.close(1011, "internal error")
+        _close(socket, 1011, "internal error")
+
+
+def _close(socket: DirectSocket, code: int, reason: str) -> None:
+    """A close before the session detached (after it, Connection.close)."""
+    CLOSES.labels(str(code)).inc()
+    socket.close_now(code, reason[:120])
 
 
 UNSUPPORTED = "unsupported data: frames are JSON objects with a type"
@@ -101,10 +103,10 @@ class Session:
     they arrive, frames that need the store run in a task that exists only while they do,
     and an idle socket holds no task at all."""
 
-    def __init__(self, gateway: Gateway, websocket: WebSocket) -> None:
+    def __init__(self, gateway: Gateway, socket: HandshakeSocket) -> None:
         self.gateway = gateway
         self.settings = gateway.settings
-        self.websocket: WebSocket | None = websocket  # until detached: ASGI's view of it
+        self.socket = socket
         self.bucket = TokenBucket(self.settings.rate_per_second, self.settings.rate_burst)
         self.expiry: asyncio.TimerHandle | None = None
         self.conn: Connection | None = None
@@ -121,15 +123,11 @@ class Session:
         claims, last_seq = hello
         if self.gateway.hub.sockets_of(claims.user_id) >= self.settings.max_sockets_per_user:
             # No await until hub.add below: the count cannot change in between.
-            await self._close(4013, "too many sockets for this user on this node")
+            self._close(4013, "too many sockets for this user on this node")
             return
         connection_id = self.gateway.next_connection_id()
         logs.CONNECTION_ID.set(connection_id)  # this socket's task and what it starts
-        socket = self._websocket().scope["extensions"].get(DIRECT_SOCKET)
-        if socket is None:
-            logger.error("no direct socket: run the gateway with `tocsin gateway`")
-            await self._close(1011, "internal error")
-            return
+        socket = self.socket
         conn = self.conn = Connection(
             socket,
             claims.user_id,
@@ -147,8 +145,6 @@ class Session:
             await self._cleanup(conn)
             raise
         self.context = contextvars.copy_context()
-        # Detached, the ASGI wrappers (and what their closures hold) can go.
-        self.websocket = None
         socket.detach(self)
 
     # -- detached: gateway.wire.FrameReceiver ---------------------------------------------
@@ -249,28 +245,20 @@ class Session:
 
     # -- handshake ----------------------------------------------------------------------
 
-    def _websocket(self) -> WebSocket:
-        assert self.websocket is not None, "used after the session detached"
-        return self.websocket
-
-    async def _close(self, code: int, reason: str) -> None:
-        CLOSES.labels(str(code)).inc()
-        with contextlib.suppress(Exception):
-            await self._websocket().close(code, reason[:120])
+    def _close(self, code: int, reason: str) -> None:
+        _close(self.socket, code, reason)
 
     async def _hello(self) -> tuple[UserClaims, int | None] | None:
         try:
-            message = await asyncio.wait_for(
-                self._websocket().receive(), self.settings.hello_timeout
-            )
+            message = await asyncio.wait_for(self.socket.receive(), self.settings.hello_timeout)
         except TimeoutError:
-            await self._close(4004, "hello timeout")
+            self._close(4004, "hello timeout")
             return None
         frame = await self._parse(message)
         if frame is None:
             return None
         if frame.get("type") != "hello" or frame.get("v") != frames.PROTOCOL_VERSION:
-            await self._close(1008, "policy violation: first frame must be hello with v=1")
+            self._close(1008, "policy violation: first frame must be hello with v=1")
             return None
         claims = await self._verify(frame.get("token"))
         if claims is None:
@@ -278,30 +266,30 @@ class Session:
         try:
             return claims, _int_field(frame, "lastSeq", required=False)
         except FrameError as exc:
-            await self._close(1008, f"policy violation: {exc}")
+            self._close(1008, f"policy violation: {exc}")
             return None
 
     async def _verify(self, token: object) -> UserClaims | None:
         if not isinstance(token, str) or not token:
-            await self._close(4001, "unauthorized: missing token")
+            self._close(4001, "unauthorized: missing token")
             return None
         try:
             claims = verify_user_token(token, self.settings.jwt)
         except TokenExpired:
-            await self._close(4003, "token expired")
+            self._close(4003, "token expired")
             return None
         except AuthError as exc:
-            await self._close(4001, f"unauthorized: {exc.reason}")
+            self._close(4001, f"unauthorized: {exc.reason}")
             return None
         return claims
 
-    async def _parse(self, message: MutableMapping[str, Any]) -> dict[str, Any] | None:
+    async def _parse(self, message: Mapping[str, Any]) -> dict[str, Any] | None:
         """The frame as a dict, or None once the socket is closed (disconnect or bad data)."""
         if message["type"] == "websocket.disconnect":
             return None
         frame = _parse(message.get("text"))
         if frame is None:
-            await self._close(1003, UNSUPPORTED)
+            self._close(1003, UNSUPPORTED)
         return frame
 
     async def _welcome(self, conn: Connection, claims: UserClaims, last_seq: int | None) -> None:

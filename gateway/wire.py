@@ -2,13 +2,15 @@
 
 A server's text frame is unmasked, so its bytes are the same for every socket: a frame for a
 user's tabs is encoded once per node and the same bytes go to each transport (issue 9).
-Control frames (close, ping, pong) and the handshake still go through uvicorn's protocol."""
+Control frames (close, ping, pong) still go through uvicorn's protocol, which gateway/server.py
+extends with the /v1/ws upgrade and these direct writes."""
 
 from __future__ import annotations
 
 import asyncio
 import struct
-from typing import Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 _FIN_TEXT = 0x81
 
@@ -56,10 +58,14 @@ class DirectSocket(Protocol):
         ...
 
     def detach(self, receiver: FrameReceiver) -> None:
-        """From now on client frames go to `receiver` as they arrive, and the ASGI task may
-        return without closing the socket: an idle socket then holds no task at all."""
+        """From now on client frames go to `receiver` as they arrive, and the session's task
+        may return without closing the socket: an idle socket then holds no task at all."""
         ...
 
 
-# The ASGI scope extension under which the protocol offers itself as the DirectSocket.
-DIRECT_SOCKET = "tocsin.direct_socket"
+class HandshakeSocket(DirectSocket, Protocol):
+    """A DirectSocket before its session detaches: the hello is awaited as an ASGI message."""
+
+    async def receive(self) -> Mapping[str, Any]:
+        """`websocket.receive` (with `text` or `bytes`) or `websocket.disconnect`."""
+        ...

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 import uuid
@@ -21,7 +20,6 @@ from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse as _StarletteJSON
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from starlette.websockets import WebSocket
 
 from shared import logs, serialization
 from shared.repository import STORE_ERRORS
@@ -93,14 +91,11 @@ def unavailable_reason(exc: BaseException) -> str:
     return f"{_backend(exc)} unavailable; retry later"
 
 
-async def unavailable(conn: HTTPConnection, exc: Exception) -> Response | None:
-    """PostgreSQL or Redis unreachable: 503 `unavailable`; a socket closes with 1013."""
+async def unavailable(conn: HTTPConnection, exc: Exception) -> Response:
+    """PostgreSQL or Redis unreachable: 503 `unavailable` (a socket closes with 1013 and
+    unavailable_reason(): gateway/session.py)."""
     backend = _backend(exc)
     logger.warning("%s unavailable during %s: %r", backend, conn.url.path, exc)
-    if isinstance(conn, WebSocket):
-        with contextlib.suppress(Exception):  # already closed by the peer or the server
-            await conn.close(WS_TRY_AGAIN_LATER, f"{backend} unavailable; retry later")
-        return None
     return error_response(
         503,
         "unavailable",

@@ -137,6 +137,6 @@ async def test_services_start_with_postgres_stopped_and_recover(
     refused = [
         line
         for line in json_lines(gateway.log())
-        if line["message"].startswith("postgres unavailable during /v1/ws")
+        if line["message"].startswith("postgres unavailable for a socket")
     ]
     assert refused and all(line.get("connection_id") for line in refused)
