@@ -10,18 +10,20 @@ import socket
 from http import HTTPStatus
 
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.exceptions import InvalidState
-from websockets.http11 import Request
+from websockets.protocol import State
+from websockets.server import ServerProtocol
 
 from gateway.app import create_app
 from gateway.runtime import Gateway
 from gateway.session import SUBPROTOCOL, admitted, serve_socket
 from gateway.settings import GatewaySettings
+from gateway.upgrade import WS_PATH, Upgrade, from_headers
 from gateway.wire import FrameReceiver
 from shared.gc_tuning import settle_after_startup
 
-WS_PATH = "/v1/ws"
 KEEP_ALIVE_SECONDS = 5  # a proxy's upstream keepalive_timeout must be shorter (nginx: 4s)
 
 
@@ -73,36 +75,27 @@ class DeadlineCloseProtocol(WebSocketsSansIOProtocol):
 
     gateway: Gateway | None = None  # set by websocket_protocol()
 
-    def handle_connect(self, event: Request) -> None:
-        """An upgrade to /v1/ws is answered here and its session started at once: Starlette's
-        routing and middleware, the ASGI scope and messages cost as much CPU per connect as
-        everything else on the path (issue 9). Other paths go to the app, which refuses."""
+    def take(self, upgrade: Upgrade) -> None:
+        """An upgrade to /v1/ws, read from httptools' headers (gateway/upgrade.py). Any other
+        upgrade goes uvicorn's way: websockets' checks, then the app, which refuses it."""
+        self.conn = ServerProtocol(
+            max_size=self.config.ws_max_size, logger=self.conn.logger, state=State.OPEN
+        )
+        self._answer(upgrade)
+
+    def _answer(self, upgrade: Upgrade) -> None:
+        """Answer the upgrade and start the session at once: no ASGI scope, messages, routing
+        or middleware (as much CPU per connect as everything else on the path, issue 9)."""
         gateway = self.gateway
-        if gateway is None or event.path.partition("?")[0] != WS_PATH:
-            super().handle_connect(event)
-            return
-        response = self.conn.accept(event)
-        if response.status_code != 101:  # not a valid upgrade: uvicorn answers it
-            super().handle_connect(event)
-            return
-        self.request, self.response, self.handshake_initiated = event, response, True
-        self.handshake_complete = True
-        if not admitted(gateway, event.headers.get("Origin")):
+        assert gateway is not None
+        self.handshake_initiated = self.handshake_complete = True
+        if not admitted(gateway, upgrade.origin):
             self.close_sent = True
-            self.conn.send_response(self.conn.reject(HTTPStatus.FORBIDDEN, ""))
-            self.transport.write(b"".join(self.conn.data_to_send()))
+            self.transport.write(self.conn.reject(HTTPStatus.FORBIDDEN, "").serialize())
             self.transport.close()
             return
-        del response.headers["Date"]  # uvicorn's cached one (with Server) instead, as for ASGI
-        response.headers.update(
-            (name.decode("latin-1"), value.decode("latin-1"))
-            for name, value in self.default_headers
-        )
-        offered = ",".join(event.headers.get_all("Sec-WebSocket-Protocol")).split(",")
-        if SUBPROTOCOL in (token.strip() for token in offered):
-            response.headers["Sec-WebSocket-Protocol"] = SUBPROTOCOL
-        self.conn.send_response(response)
-        self.transport.write(b"".join(self.conn.data_to_send()))
+        subprotocol = SUBPROTOCOL if SUBPROTOCOL in upgrade.offered else None
+        self.transport.write(upgrade.response(subprotocol, self.default_headers))
         self.start_keepalive()
         task = self.loop.create_task(self._serve(gateway))
         task.add_done_callback(self.on_task_complete)
@@ -198,6 +191,33 @@ class DeadlineCloseProtocol(WebSocketsSansIOProtocol):
             self.transport.close()  # the kernel holds the close frame and delivers it
 
 
+class GatewayHttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol; an ordinary upgrade to /v1/ws goes to the WebSocket
+    protocol with the headers already parsed here (gateway/upgrade.py), not written out
+    again for websockets to parse."""
+
+    def handle_websocket_upgrade(self) -> None:
+        protocol = self.ws_protocol_class
+        upgrade = None
+        if self.scope["method"] == "GET" and self.url.partition(b"?")[0] == WS_PATH:
+            upgrade = from_headers(self.headers)
+        if (
+            upgrade is None
+            or protocol is None
+            or not issubclass(protocol, DeadlineCloseProtocol)
+            or protocol.gateway is None
+        ):
+            super().handle_websocket_upgrade()
+            return
+        self.connections.discard(self)
+        socket = protocol(
+            config=self.config, server_state=self.server_state, app_state=self.app_state
+        )
+        socket.connection_made(self.transport)
+        self.transport.set_protocol(socket)
+        socket.take(upgrade)
+
+
 def websocket_protocol(gateway: Gateway) -> type[asyncio.Protocol]:
     """The WebSocket protocol class for uvicorn.Config(ws=...), serving this node's /v1/ws."""
     attributes = {"close_deadline": gateway.settings.close_deadline, "gateway": gateway}
@@ -211,7 +231,7 @@ def uvicorn_config(settings: GatewaySettings, log_level: str = "info") -> uvicor
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        http=GatewayHttpProtocol,
         ws=websocket_protocol(app.state.gateway),
         ws_max_size=settings.max_message_bytes,
         ws_ping_interval=settings.ping_interval,
