@@ -24,7 +24,7 @@ from dispatcher import metrics, routes
 from dispatcher.runtime import Runtime
 from shared.http import exception_handlers, start_request, with_request_id
 
-Handler = Callable[[HTTPConnection, Exception], Awaitable[Response | None]]
+Handler = Callable[[HTTPConnection, Exception], Awaitable[Response]]
 
 PATH = routes.NOTIFICATIONS_PATH
 METHOD = "POST"
@@ -70,7 +70,6 @@ async def serve(scope: Scope, receive: Receive, send: Send) -> None:
         except Exception as exc:
             handler = _handler(exc)
             answer = await handler(HTTPConnection(scope), exc)
-            assert isinstance(answer, Response)  # None only for a WebSocket
             if handler is _LAST_RESORT:
                 # Starlette's outermost layer: past the request id middleware (the answer
                 # carries the id itself) and the metrics, which count the 500.
