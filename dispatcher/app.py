@@ -7,12 +7,24 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.types import Receive, Scope, Send
 
+from dispatcher import fastpath
 from dispatcher.metrics import RequestMetrics
 from dispatcher.routes import ROUTES
 from dispatcher.runtime import Runtime, running
 from shared.config import DispatcherSettings
 from shared.http import RequestIdMiddleware, exception_handlers
+
+
+class DispatcherApp(Starlette):
+    """The Starlette app, with the producer's send served in front (dispatcher/fastpath.py)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if fastpath.handles(scope):
+            await fastpath.serve(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
 
 
 def create_app(settings: DispatcherSettings) -> Starlette:
@@ -21,7 +33,7 @@ def create_app(settings: DispatcherSettings) -> Starlette:
         async with running(settings) as runtime:
             yield {"runtime": runtime}
 
-    return Starlette(
+    return DispatcherApp(
         routes=ROUTES,
         lifespan=lifespan,
         # RequestMetrics first: it times the request id's work too, and reads the route the

@@ -3,6 +3,7 @@ middleware that times every request."""
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Awaitable, Callable, Mapping
 
@@ -62,12 +63,38 @@ OUTBOX_PENDING = Gauge(
 )
 
 
+# The labelled children, looked up once per label set: labels() takes a lock and builds a
+# key on every call. Every label here is from a bounded set (shared/metrics.py).
+
+
+@functools.cache
+def _accepted(type_label: str) -> Counter:
+    return NOTIFICATIONS_ACCEPTED.labels(type=type_label)
+
+
+@functools.cache
+def _rejected(status: int) -> Counter:
+    return REQUESTS_REJECTED.labels(status=metrics.status_label(status))
+
+
+@functools.cache
+def _duration(route: str, method_label: str, status: int) -> Histogram:
+    return REQUEST_DURATION.labels(
+        route=route, method=method_label, status=metrics.status_label(status)
+    )
+
+
 def accepted(kind: str, count: int) -> None:
-    NOTIFICATIONS_ACCEPTED.labels(type=metrics.type_label(kind)).inc(count)
+    _accepted(metrics.type_label(kind)).inc(count)
 
 
 def rejected(status: int) -> None:
-    REQUESTS_REJECTED.labels(status=metrics.status_label(status)).inc()
+    _rejected(status).inc()
+
+
+def observe_request(route: str, method: str, status: int, seconds: float) -> None:
+    """One HTTP request in tocsin_dispatcher_request_duration_seconds."""
+    _duration(route, metrics.method_label(method), status).observe(seconds)
 
 
 def record_ready(checks: Mapping[str, object]) -> bool:
@@ -108,8 +135,5 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            REQUEST_DURATION.labels(
-                route=metrics.route_label(scope),
-                method=metrics.method_label(scope["method"]),
-                status=metrics.status_label(status),
-            ).observe(time.perf_counter() - start)
+            elapsed = time.perf_counter() - start
+            observe_request(metrics.route_label(scope), scope["method"], status, elapsed)

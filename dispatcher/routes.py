@@ -20,7 +20,7 @@ from dispatcher.runtime import Runtime
 from dispatcher.validation import Submission, ValidationFailed, validate
 from shared import serialization
 from shared.auth import bearer_token, producer_key_ok
-from shared.body import BadBody, BodyTooLarge, read_body
+from shared.body import BadBody, BodyTooLarge, Incoming, read_body
 from shared.fallback_jobs import FallbackRequest
 from shared.http import JSONResponse, healthz_body, readiness
 from shared.metrics import exposition
@@ -53,9 +53,9 @@ def authenticate(header: str | None, keys: tuple[str, ...]) -> Response | None:
     return None
 
 
-async def parse(request: Request, rt: Runtime) -> Submission | Response:
+async def parse(request: Incoming, rt: Runtime) -> Submission | Response:
     """The validated submission, or the 400/413/422 answer."""
-    payload = await read_json(request)
+    payload = await _json(request, rt.settings.max_body_bytes)
     if isinstance(payload, Response):
         return payload
     try:
@@ -67,7 +67,10 @@ async def parse(request: Request, rt: Runtime) -> Submission | Response:
 
 async def read_json(request: Request) -> Any | Response:
     """Any JSON body within the size limit, or the 400/413 answer."""
-    limit = runtime(request).settings.max_body_bytes
+    return await _json(request, runtime(request).settings.max_body_bytes)
+
+
+async def _json(request: Incoming, limit: int) -> Any | Response:
     try:
         return serialization.loads(await read_body(request, limit))
     except BodyTooLarge:
@@ -77,8 +80,12 @@ async def read_json(request: Request) -> Any | Response:
 
 
 async def send_notifications(request: Request) -> Response:
+    """The Starlette route; the app serves it from dispatcher/fastpath.py, in front."""
+    return await send(runtime(request), request)
+
+
+async def send(rt: Runtime, request: Incoming) -> Response:
     """Validate, commit, and only then publish (guarantee 1; the outbox retries a lost publish)."""
-    rt = runtime(request)
     denied = authenticate(request.headers.get("authorization"), rt.settings.producer_keys)
     if denied is not None:
         return denied

@@ -133,6 +133,24 @@ def _echo_id() -> dict[str, str]:
     return {REQUEST_ID_HEADER: current} if current else {}
 
 
+def start_request(scope: Scope) -> str:
+    """This HTTP request's id, set for its log lines: its X-Request-ID made safe, or a new one."""
+    incoming = dict(scope["headers"]).get(REQUEST_ID_HEADER.encode())
+    ident = request_id(incoming.decode("latin-1") if incoming else None)
+    # Not reset afterwards: uvicorn runs each request in its own task (so the value dies
+    # with it), and its own line for a crash is written after the app returns.
+    logs.REQUEST_ID.set(ident)
+    return ident
+
+
+def with_request_id(
+    headers: Sequence[tuple[bytes, bytes]], ident: str
+) -> list[tuple[bytes, bytes]]:
+    """Response headers with X-Request-ID set to `ident` (last, replacing any)."""
+    kept = [h for h in headers if h[0] != b"x-request-id"]
+    return [*kept, (b"x-request-id", ident.encode())]
+
+
 class RequestIdMiddleware:
     """Sets the request id for this request's log lines and returns it as X-Request-ID."""
 
@@ -143,16 +161,11 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope["headers"]).get(REQUEST_ID_HEADER.encode())
-        ident = request_id(incoming.decode("latin-1") if incoming else None)
-        # Not reset afterwards: uvicorn runs each request in its own task (so the value dies
-        # with it), and its own line for a crash is written after this call returns.
-        logs.REQUEST_ID.set(ident)
+        ident = start_request(scope)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [h for h in message.get("headers", []) if h[0] != b"x-request-id"]
-                message["headers"] = [*headers, (b"x-request-id", ident.encode())]
+                message["headers"] = with_request_id(message.get("headers", []), ident)
             await send(message)
 
         await self.app(scope, receive, send_with_id)

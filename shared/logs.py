@@ -32,16 +32,23 @@ QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})  # probes and scrap
 MIN_SECRET_LENGTH = 8  # shorter configured "secrets" would blank ordinary words
 
 _HIDDEN = "***"
+# Each with the lower-case strings one of which an ASCII line must hold for it to match: most
+# lines (every access line) hold none, and `in` is far cheaper than a regex scan.
 _PATTERNS = (
     # userinfo password of a URL: postgresql://user:pass@host, redis://:pass@host
-    (re.compile(r"([a-z][a-z0-9+.-]*://[^:/@\s]*):[^@\s]*@", re.I), r"\1:" + _HIDDEN + "@"),
-    (re.compile(r"\b(Bearer|Basic)\s+[^\s'\",;]+", re.I), r"\1 " + _HIDDEN),
-    (re.compile(r"\beyJ[\w-]{4,}(\.[\w-]*){0,2}"), _HIDDEN),  # a JWT (or its header alone)
+    (
+        re.compile(r"([a-z][a-z0-9+.-]*://[^:/@\s]*):[^@\s]*@", re.I),
+        r"\1:" + _HIDDEN + "@",
+        ("://",),
+    ),
+    (re.compile(r"\b(Bearer|Basic)\s+[^\s'\",;]+", re.I), r"\1 " + _HIDDEN, ("bearer", "basic")),
+    (re.compile(r"\beyJ[\w-]{4,}(\.[\w-]*){0,2}"), _HIDDEN, ("eyj",)),  # a JWT (or its header)
     (
         re.compile(
             r"([?&](?:access_)?(?:token|key|api_key|apikey|secret|password|jwt)=)[^&\s\"']+"
         ),
         r"\1" + _HIDDEN,
+        ("=",),
     ),
 )
 
@@ -81,8 +88,11 @@ class Redactor:
     def __call__(self, text: str) -> str:
         if self._known is not None:
             text = self._known.sub(_HIDDEN, text)
-        for pattern, replacement in _PATTERNS:
-            text = pattern.sub(replacement, text)
+        # Past ASCII, re.I matches more than lower() shows (the long s matches "s"): scan.
+        folded = text.lower() if text.isascii() else None
+        for pattern, replacement, needles in _PATTERNS:
+            if folded is None or any(map(folded.__contains__, needles)):
+                text = pattern.sub(replacement, text)
         return text
 
 

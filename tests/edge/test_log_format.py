@@ -59,6 +59,28 @@ def test_the_redaction_net_hides_credentials(line: str, secret: str) -> None:
     assert secret not in cleaned and "***" in cleaned
 
 
+def _every_pattern(text: str) -> str:
+    """The redaction net without its shortcut: every pattern scans every line."""
+    for pattern, replacement, _ in logs._PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '127.0.0.1:54321 - "POST /v1/notifications HTTP/1.1" 201',
+        "connect POSTGRESQL://u:PW@db/x and BEARER ABCDEFGH and Basic dXNlcjpwdw==",
+        f"mixed {JWT} ?TOKEN=no &token=yes Authorization:bearer\tx1",
+        "the long s: Ba\u017fic c2VjcmV0 and Kelvin \u212aEY https://u:p@h",  # past ASCII
+        "no secrets: a=b, c://d, eyJ, bearer",
+        "",
+    ],
+)
+def test_the_shortcut_redacts_as_every_pattern_would(line: str) -> None:
+    assert logs.redact(line) == _every_pattern(line)
+
+
 def test_known_secrets_are_hidden_and_ordinary_text_is_kept() -> None:
     redact = logs.Redactor(["my-producer-key-0001", "short"])
     assert redact("key my-producer-key-0001 refused") == "key *** refused"
