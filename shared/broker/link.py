@@ -16,7 +16,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
 import hiredis
-from redis.asyncio.connection import Connection, SSLConnection, UnixDomainSocketConnection
+from redis.asyncio.connection import (
+    AbstractConnection,
+    Connection,
+    ConnectionPool,
+    SSLConnection,
+    UnixDomainSocketConnection,
+)
 from redis.asyncio.connection import parse_url as redis_parse_url
 
 from shared import keys
@@ -52,7 +58,16 @@ class Endpoint:
     def from_url(cls, url: str) -> Endpoint:
         params: dict[str, Any] = dict(redis_parse_url(url))
         kind = params.pop("connection_class", Connection)
-        conn = kind(**params)  # never connected: it only applies redis-py's defaults
+        return cls._of(kind(**params))
+
+    @classmethod
+    def from_pool(cls, pool: ConnectionPool) -> Endpoint:
+        """Where `pool`'s connections go (a redis-py client handed to the broker)."""
+        return cls._of(pool.connection_class(**pool.connection_kwargs))
+
+    @classmethod
+    def _of(cls, conn: AbstractConnection) -> Endpoint:
+        """`conn` is never connected: it only applies redis-py's defaults."""
         return cls(
             host=getattr(conn, "host", "localhost"),
             port=int(getattr(conn, "port", 6379)),
@@ -73,7 +88,7 @@ class Endpoint:
             commands.append(command(b"SELECT", b"%d" % self.db))  # pub/sub ignores it; tidy
         return commands
 
-    async def open(self, link: Link) -> None:
+    async def open(self, link: asyncio.Protocol) -> None:
         loop = asyncio.get_running_loop()
         if self.path is not None:
             await loop.create_unix_connection(lambda: link, self.path)

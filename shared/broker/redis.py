@@ -1,7 +1,9 @@
 """Redis pub/sub behind the Broker interface: the only module that publishes or subscribes.
 
-One channel per user (keys.user_channel). Publishing goes through a redis-py client,
-pipelined. Subscribing goes through the node's one link of its own (shared/broker/link.py),
+One channel per user (keys.user_channel). Batches of publishes go out on the broker's own
+publishing connection (shared/broker/publishing.py: RESP packed by hand, replies read by
+hiredis), to where the redis-py client points; single publishes and probes go through that
+client. Subscribing goes through the node's one link of its own (shared/broker/link.py),
 which reads many messages per wake-up. Delivery is at most once, like all pub/sub:
 
 - subscribe() returns once Redis confirmed it, so "subscribe, then read the backlog" holds;
@@ -42,10 +44,11 @@ from shared.broker.base import (
     nothing,
 )
 from shared.broker.link import SUBSCRIBE, UNSUBSCRIBE, Endpoint, Link, command
+from shared.broker.publishing import Publishing
 
 logger = logging.getLogger("tocsin.broker")
 
-CHUNK = 500  # channels per (re)SUBSCRIBE command, messages per publish pipeline round trip
+CHUNK = 500  # channels per (re)SUBSCRIBE command, messages per publish write
 MAX_BACKOFF = 5.0  # seconds between reconnect attempts at most
 PUBLISH_CONNECTIONS = 32  # the broker's own client: publishes and probes share this many
 _FAILURES = (RedisError, OSError)  # what a publish may raise; mapped to BrokerUnavailable
@@ -108,6 +111,7 @@ class RedisBroker:
             self._own_client = False
         self._client = client
         self._endpoint = Endpoint.from_url(url) if url is not None else None
+        self._publishing = Publishing(Endpoint.from_pool(client.connection_pool), confirm_timeout)
         # How CLIENT LIST names the link (no spaces or control characters allowed there).
         self.client_name = "tocsin-pubsub:" + "".join(
             c if "!" <= c <= "~" else "_" for c in node_id
@@ -170,15 +174,8 @@ class RedisBroker:
             raise BrokerUnavailable(f"publish failed: {exc!r}") from exc
 
     async def publish_many(self, messages: Sequence[tuple[str, bytes]]) -> None:
-        """In order, one pipeline round trip per CHUNK messages."""
-        try:
-            for start in range(0, len(messages), CHUNK):
-                async with self._client.pipeline(transaction=False) as pipe:
-                    for user_id, message in messages[start : start + CHUNK]:
-                        pipe.publish(keys.user_channel(user_id), message)
-                    await pipe.execute()
-        except _FAILURES as exc:
-            raise BrokerUnavailable(f"publish failed: {exc!r}") from exc
+        """In order, one write per CHUNK messages, pipelined on the publishing connection."""
+        await self._publishing.publish_many(messages, CHUNK)
 
     # --- subscribing ---------------------------------------------------------------------
 
@@ -299,6 +296,7 @@ class RedisBroker:
 
     async def close(self) -> None:
         self._disconnect()
+        self._publishing.close()
         if self._own_client:
             await self._client.aclose()
 
