@@ -91,13 +91,14 @@ class Publisher:
 
 
 def _messages(chunk: Sequence[Notification]) -> list[tuple[str, bytes]]:
-    return [(n.user_id, message) for n in chunk if (message := _message(n)) is not None]
+    encoder = frames.NewFrames()
+    return [(n.user_id, message) for n in chunk if (message := _message(n, encoder)) is not None]
 
 
-def _message(notification: Notification) -> bytes | None:
+def _message(notification: Notification, encoder: frames.NewFrames) -> bytes | None:
     """The envelope for a notification; None (logged) when no frame can carry it."""
     try:
-        frame = frames.new_notification(notification)
+        frame = encoder.encode(notification)
     except serialization.SerializationError as exc:
         logger.error("notification %s cannot be encoded, not published: %s", notification.id, exc)
         return None
