@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -107,7 +108,7 @@ _COUNTS_OF_U = (
 # A send is one call (migration 0005): one round trip, one transaction, every row and job.
 # A new row is what was sent plus these four columns; a replay is read whole.
 _SEND = (
-    "SELECT created, (note).id, (note).user_id, (note).seq, (note).created_at,"
+    "SELECT created, (note).id::text AS id, (note).user_id, (note).seq, (note).created_at,"
     " CASE WHEN NOT created THEN note END AS replay FROM tocsin_send("
     "$1::text[], $2, $3, $4, $5, $6, $7, $8, $9::text[], $10::float8[], $11::boolean[], $12)"
 )
@@ -165,7 +166,8 @@ class Repository:
             [job.default_on for job in plan.jobs],
             plan.email,
         )
-        found = {r["user_id"]: _stored(new, r) for r in rows}
+        sent = _as_sent(new)
+        found = {r["user_id"]: _stored(sent, r) for r in rows}
         return [found[u] for u in dict.fromkeys(user_ids)]
 
     async def backlog(self, user_id: str, after_seq: int, limit: int) -> list[Notification]:
@@ -475,24 +477,31 @@ class Repository:
         return sorted(found, key=lambda n: (n.user_id, n.seq))
 
 
-def _stored(new: NewNotification, row: asyncpg.Record) -> Stored:
-    """A row of _SEND as a Notification: a new one is built from what was sent (its data was
-    checked before the insert), a replay from the stored row."""
+def _stored(sent: Notification, row: asyncpg.Record) -> Stored:
+    """A row of _SEND as a Notification: a new one is what was sent (`sent`, from _as_sent;
+    its data was checked before the insert) with the row's id, user, seq and time, a replay
+    the stored row."""
     if not row["created"]:
         return Stored(Notification.from_record(row["replay"]), False)
-    notification = Notification(
-        id=str(row["id"]),
-        user_id=row["user_id"],
-        seq=row["seq"],
+    return Stored(
+        sent.for_recipient(row["id"], row["user_id"], row["seq"], row["created_at"]), True
+    )
+
+
+def _as_sent(new: NewNotification) -> Notification:
+    """What every new row of a send holds; _stored fills in the rest."""
+    return Notification(
+        id="",
+        user_id="",
+        seq=0,
         type=new.type,
         title=new.title,
         body=new.body,
         action_url=new.action_url,
         data=new.data,
-        created_at=row["created_at"],
+        created_at=datetime.min,
         expires_at=new.expires_at,
     )
-    return Stored(notification, True)
 
 
 # -- group commit of small sends ----------------------------------------------------------
@@ -502,7 +511,7 @@ SHARED_SEND_MAX_ROWS = 1000  # notifications per shared transaction
 SHARED_SEND_IN_FLIGHT = 4  # shared transactions at once; sends arriving meanwhile wait
 
 _SEND_MANY = (
-    "SELECT ord, created, (note).id, (note).user_id, (note).seq, (note).created_at,"
+    "SELECT ord, created, (note).id::text AS id, (note).user_id, (note).seq, (note).created_at,"
     " CASE WHEN NOT created THEN note END AS replay FROM tocsin_send_many("
     "$1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::text[],"
     " $8::timestamptz[], $9::float8[], $10::boolean[], $11::float8[], $12::boolean[],"
@@ -641,9 +650,10 @@ async def _send_many(pool: asyncpg.Pool, batch: list[_Send]) -> list[list[Stored
         [j[EMAIL].default_on if EMAIL in j else None for j in jobs],
         [send.plan.email for send, _ in rows],
     )
+    sent = {id(send): _as_sent(send.new) for send in batch}
     by_row: dict[int, Stored] = {}
     for r in found:
-        by_row[r["ord"] - 1] = _stored(rows[r["ord"] - 1][0].new, r)
+        by_row[r["ord"] - 1] = _stored(sent[id(rows[r["ord"] - 1][0])], r)
     results: list[list[Stored]] = []
     start = 0
     for send in batch:

@@ -77,3 +77,15 @@ async def test_changes_never_cross_users(repo: Repository) -> None:
     assert await repo.get("bob", ident) is None
     assert await repo.mark_read("alice", "not-a-uuid") is None
     assert (await repo.counts("alice")).unread == 1
+
+
+async def test_a_sends_new_rows_are_what_the_store_reads_back(repo: Repository) -> None:
+    new = NewNotification(
+        "task:assigned", "t", "b", "https://example.com/a", {"k": [1, "x"]},
+        expires_at=datetime(2099, 1, 1, tzinfo=UTC),
+    )  # fmt: skip
+    for users in (["r1", "r2"], [f"r{i}" for i in range(60)]):  # shared, then alone
+        for s in await repo.insert(new, users):
+            assert s.created
+            stored = await repo.get(s.notification.user_id, s.notification.id)
+            assert stored == s.notification
