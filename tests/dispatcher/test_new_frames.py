@@ -31,21 +31,28 @@ def row(seq: int, **changes: object) -> Notification:
 
 def test_every_frame_is_the_one_new_notification_makes() -> None:
     shared = {"order": 7}
+    sentinels = {"seq": frames._T_SEQ}
     sentinel_text = frames._T_ID + str(frames._T_SEQ) + frames._T_CREATED.isoformat()
-    rows = [
-        *(row(i, data=shared) for i in range(1, 6)),  # one bulk send: one template
-        row(6, data=shared, created_at=NOW + timedelta(microseconds=1)),
-        row(7, title="another", data=shared),
-        row(10**15, expires_at=NOW + timedelta(days=1), read_at=NOW, seen_at=NOW),
-        row(9, archived_at=NOW, action_url="https://example.com/x?y=1"),
-        row(10, body=sentinel_text),  # the template would be ambiguous: encoded alone
-        row(11, data={"seq": frames._T_SEQ}),
-        row(12, id=frames._T_ID),
-        row(13, data=shared),
+    later = NOW + timedelta(microseconds=1)
+    runs = [
+        [row(i, data=shared) for i in range(1, 6)],  # one bulk send: one template
+        [row(6, data=shared, created_at=later), row(7, data=shared, created_at=later)],
+        [row(8, title="another", data=shared), row(9, title="another", data=shared)],
+        [
+            row(10**15, data=shared, expires_at=NOW, read_at=NOW, seen_at=NOW),
+            row(10**15 + 1, data=shared, expires_at=NOW, read_at=NOW, seen_at=NOW),
+        ],
+        [row(i, data=shared, archived_at=NOW, action_url="https://e.com/?y=1") for i in (1, 2)],
+        # The cut would be ambiguous: each row is encoded whole.
+        [row(i, data=shared, body=sentinel_text) for i in (11, 12, 13)],
+        [row(i, data=sentinels) for i in (14, 15)],
+        [row(i, data=shared, id=frames._T_ID) for i in (16, 17)],
+        [row(18), row(19), row(20)],  # a data object each: every row alone
     ]
     encoder = frames.NewFrames()
-    for note in rows:
-        assert encoder.encode(note) == frames.new_notification(note), note
+    for run in runs:
+        for note in run:
+            assert encoder.encode(note) == frames.new_notification(note), note
 
 
 def test_an_unencodable_row_raises_as_alone_and_the_next_is_fine() -> None:
