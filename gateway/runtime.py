@@ -101,6 +101,7 @@ class Gateway:
     async def stop(self) -> None:
         await self.acks.flush()
         await self.presence.withdraw()
+        self.presence.close()
         for task in self._tasks:
             task.cancel()
         # Bounded: a redis-py read can sit on its cancellation (seen when the port was taken).

@@ -1,7 +1,7 @@
 """Redis pub/sub behind the Broker interface: the only module that publishes or subscribes.
 
 One channel per user (keys.user_channel). Batches of publishes go out on the broker's own
-publishing connection (shared/broker/publishing.py: RESP packed by hand, replies read by
+publishing connection (shared/broker/pipelined.py: RESP packed by hand, replies read by
 hiredis), to where the redis-py client points; single publishes and probes go through that
 client. Subscribing goes through the node's one link of its own (shared/broker/link.py),
 which reads many messages per wake-up. Delivery is at most once, like all pub/sub:
@@ -44,7 +44,7 @@ from shared.broker.base import (
     nothing,
 )
 from shared.broker.link import SUBSCRIBE, UNSUBSCRIBE, Endpoint, Link, command
-from shared.broker.publishing import Publishing
+from shared.broker.pipelined import Pipelined
 
 logger = logging.getLogger("tocsin.broker")
 
@@ -111,7 +111,7 @@ class RedisBroker:
             self._own_client = False
         self._client = client
         self._endpoint = Endpoint.from_url(url) if url is not None else None
-        self._publishing = Publishing(Endpoint.from_pool(client.connection_pool), confirm_timeout)
+        self._publishing = Pipelined(Endpoint.from_pool(client.connection_pool), confirm_timeout)
         # How CLIENT LIST names the link (no spaces or control characters allowed there).
         self.client_name = "tocsin-pubsub:" + "".join(
             c if "!" <= c <= "~" else "_" for c in node_id

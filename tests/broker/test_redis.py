@@ -17,8 +17,8 @@ from redis.asyncio.connection import Connection
 
 from shared import keys
 from shared.broker import BrokerMetrics, BrokerUnavailable, RedisBroker
-from shared.broker.link import Endpoint
-from shared.broker.publishing import pack_publishes
+from shared.broker.link import Endpoint, command
+from shared.broker.pipelined import pack_publishes
 from tests.broker.conftest import Recorder, eventually
 from tests.support.tcpproxy import TcpProxy, tcp_proxy
 
@@ -135,6 +135,8 @@ def test_packed_publishes_are_the_bytes_redis_py_would_send() -> None:
         for user, data in messages
     )
     assert pack_publishes(messages) == expected
+    args = (b"ZADD", b"presence:\xc3\xa9", b"17", b"node \r\n")
+    assert command(*args) == b"".join(Connection().pack_command(*args))
 
 
 async def test_publish_many_fails_while_the_link_is_cut_or_frozen_then_recovers(
