@@ -22,7 +22,8 @@ from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
 import tocsin_client
 
-ACK_INTERVAL = 0.2  # as the browser client (web/src/client/tocsin.ts ACK_DELAY_MS)
+ACK_DELAY = 0.2  # as the browser client (web/src/client/tocsin.ts ACK_DELAY_MS)
+ACK_TICK = 0.01  # how often due acks go out
 MAX_SAMPLES = 400_000  # latency samples kept per window; beyond it every other one is kept
 
 
@@ -81,7 +82,7 @@ class Tab(WSListener):
 class Load:
     def __init__(self) -> None:
         self.tabs: list[Tab] = []
-        self.dirty: set[Tab] = set()
+        self.dirty: dict[Tab, float] = {}  # tab -> when its first unacked frame came
         self.closes: collections.Counter[int] = collections.Counter()
         self.errors = self.gaps = self.dups = self.backlog = self.open_tabs = 0
         self.total = 0  # live frames since start
@@ -100,7 +101,8 @@ class Load:
         self.total += 1
         self.since_begin += 1
         self.last_frame = time.monotonic()
-        self.dirty.add(tab)
+        if tab not in self.dirty:
+            self.dirty[tab] = self.last_frame
         if not self.window:
             return
         self.window_count += 1
@@ -124,10 +126,17 @@ class Load:
         tab.seq = seq
 
     async def ack_loop(self) -> None:
+        """Each tab acks ACK_DELAY after the first frame it has not acked, as a browser tab's
+        own timer does: spread over time, not every tab at once (which real tabs never do)."""
         while True:
-            await asyncio.sleep(ACK_INTERVAL)
-            dirty, self.dirty = self.dirty, set()
-            for tab in dirty:
+            await asyncio.sleep(ACK_TICK)
+            due = time.monotonic() - ACK_DELAY
+            dirty = self.dirty
+            while dirty:
+                tab, first = next(iter(dirty.items()))
+                if first > due:
+                    break
+                del dirty[tab]
                 if tab.transport is not None and not tab.closed and tab.seq > tab.acked:
                     tab.acked = tab.seq
                     ack = b'{"type":"ack","seq":%d}' % tab.seq
