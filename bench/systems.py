@@ -29,7 +29,7 @@ from shared.broker.link import Endpoint
 from shared.broker.pipelined import Pipelined
 from shared.broker.redis import CHUNK
 
-TICK = 0.005
+TICK = 0.001  # publishes go out every millisecond: a burst of 5 ms would be latency of its own
 
 
 @dataclass
