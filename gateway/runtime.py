@@ -26,8 +26,9 @@ from shared.repository import Repository, open_pool
 
 logger = logging.getLogger("tocsin.gateway")
 
-# Presence commands share this many connections at most (the broker has its own).
-REDIS_CONNECTIONS = 32
+# The readiness probe's connections at most (where presence's connection goes, too); presence
+# and the broker write on connections of their own.
+REDIS_CONNECTIONS = 4
 
 
 class Gateway:
@@ -46,7 +47,7 @@ class Gateway:
         # Sockets' reads (welcome, backlog, pong, counts) coalesced across sockets asking
         # together: a connect or reconnect storm costs a few queries, not a few per socket.
         self.store = StoreBatch(self.repo)
-        # A burst waits for a free connection instead of failing with MaxConnectionsError.
+        # A burst of probes waits for a free connection instead of failing.
         pool = aioredis.BlockingConnectionPool.from_url(
             s.store.redis_url,
             max_connections=REDIS_CONNECTIONS,
