@@ -27,7 +27,7 @@ from shared.presence import now_ms
 
 logger = logging.getLogger("tocsin.gateway.presence")
 
-_CHUNK = 1000  # users per write
+_CHUNK = 3000  # commands per write (a claim is three)
 _TIMEOUT = 5.0  # seconds for a write's replies (and to connect); then the next write retries
 
 
@@ -35,7 +35,7 @@ class Presence:
     def __init__(
         self, redis: aioredis.Redis, node_id: str, ttl: float, users: Callable[[], list[str]]
     ) -> None:
-        # Where `redis` points; its socket timeout bounds each write.
+        # Where `redis` points, on a connection of its own; _TIMEOUT bounds each write.
         self._commands = Pipelined(
             Endpoint.from_pool(redis.connection_pool), _TIMEOUT, name=f"tocsin-presence:{node_id}"
         )
@@ -123,12 +123,12 @@ class Presence:
                 commands.append(command(b"ZREM", key, me))
         if not commands:
             return
-        step = 3 * _CHUNK
         try:
             async with asyncio.timeout(_TIMEOUT):
                 await self._commands.execute(
-                    (b"".join(commands[i : i + step]), len(commands[i : i + step]))
-                    for i in range(0, len(commands), step)
+                    (b"".join(part), len(part))
+                    for start in range(0, len(commands), _CHUNK)
+                    if (part := commands[start : start + _CHUNK])
                 )
         except Exception as exc:
             BACKEND_ERRORS.labels("redis").inc()

@@ -149,9 +149,7 @@ def serve_node(settings: GatewaySettings, log_level: str = "info") -> bool:
     """One node of several (run in each child): gateway/server.py's server on a socket of
     its own with SO_REUSEPORT. False when it never started."""
     # Here, not at the top: the supervisor never loads the server (uvicorn, the app).
-    from starlette.applications import Starlette
-
-    from gateway.server import DrainingServer, uvicorn_config
+    from gateway.server import DrainingServer, gateway_of, uvicorn_config
 
     try:
         sockets = reuse_port_sockets(settings.host, settings.port)
@@ -159,8 +157,7 @@ def serve_node(settings: GatewaySettings, log_level: str = "info") -> bool:
         logger.error("cannot listen on %s:%d: %s", settings.host, settings.port, exc.strerror)
         return False
     config = uvicorn_config(settings, log_level)
-    assert isinstance(config.app, Starlette)
-    server = DrainingServer(config, config.app.state.gateway)
+    server = DrainingServer(config, gateway_of(config))
     # uvicorn names its address only when it binds the socket itself.
     logger.info(
         "gateway node %s on http://%s:%d (SO_REUSEPORT, pid %d)",

@@ -10,6 +10,7 @@ import socket
 from http import HTTPStatus
 
 import uvicorn
+from starlette.applications import Starlette
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.exceptions import InvalidState
@@ -258,6 +259,8 @@ def serve(settings: GatewaySettings, log_level: str = "info") -> bool:
 
 
 def gateway_of(config: uvicorn.Config) -> Gateway:
-    gateway = config.ws.gateway  # type: ignore[union-attr]
+    """The node's Gateway, kept by the app uvicorn_config() made."""
+    assert isinstance(config.app, Starlette)
+    gateway = config.app.state.gateway
     assert isinstance(gateway, Gateway)
     return gateway

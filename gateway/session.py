@@ -254,13 +254,13 @@ class Session:
         except TimeoutError:
             self._close(4004, "hello timeout")
             return None
-        frame = await self._parse(message)
+        frame = self._parse(message)
         if frame is None:
             return None
         if frame.get("type") != "hello" or frame.get("v") != frames.PROTOCOL_VERSION:
             self._close(1008, "policy violation: first frame must be hello with v=1")
             return None
-        claims = await self._verify(frame.get("token"))
+        claims = self._verify(frame.get("token"))
         if claims is None:
             return None
         try:
@@ -269,7 +269,7 @@ class Session:
             self._close(1008, f"policy violation: {exc}")
             return None
 
-    async def _verify(self, token: object) -> UserClaims | None:
+    def _verify(self, token: object) -> UserClaims | None:
         if not isinstance(token, str) or not token:
             self._close(4001, "unauthorized: missing token")
             return None
@@ -283,7 +283,7 @@ class Session:
             return None
         return claims
 
-    async def _parse(self, message: Mapping[str, Any]) -> dict[str, Any] | None:
+    def _parse(self, message: Mapping[str, Any]) -> dict[str, Any] | None:
         """The frame as a dict, or None once the socket is closed (disconnect or bad data)."""
         if message["type"] == "websocket.disconnect":
             return None

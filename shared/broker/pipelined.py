@@ -16,7 +16,6 @@ to the outbox (a publish) or to the next heartbeat (presence), as with any Redis
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -27,8 +26,6 @@ import hiredis
 from shared import keys
 from shared.broker.base import BrokerUnavailable
 from shared.broker.link import Endpoint, command
-
-logger = logging.getLogger("tocsin.broker")
 
 _PUBLISH = b"*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n"
 
